@@ -22,7 +22,25 @@
 #include "foreign/foreign.h"
 #include "lib/stringinfo.h"
 
+/*
+ * mysql.h pulls in ma_list.h, whose list_* functions clash with PostgreSQL's
+ * pg_list.h.  We never use MariaDB's lists, so rename them out of the way.
+ */
+#define list_add mariadb_list_add
+#define list_delete mariadb_list_delete
+#define list_cons mariadb_list_cons
+#define list_reverse mariadb_list_reverse
+#define list_free mariadb_list_free
+#define list_length mariadb_list_length
+#define list_walk mariadb_list_walk
 #include <mysql.h>
+#undef list_add
+#undef list_delete
+#undef list_cons
+#undef list_reverse
+#undef list_free
+#undef list_length
+#undef list_walk
 
 /* What to do with MySQL dates that PostgreSQL cannot represent */
 typedef enum InvalidDatePolicy
@@ -99,6 +117,7 @@ typedef struct SourceConnection
 /* connection.c */
 extern SourceConnection *connect_source(ForeignServer *server, Oid userid);
 extern void disconnect_source(SourceConnection *conn);
+extern bool disconnect_server(Oid serverid);
 extern MYSQL_RES *source_query(SourceConnection *conn, const char *sql);
 extern MYSQL_ROW source_fetch_row(SourceConnection *conn, MYSQL_RES *res);
 extern void source_end_result(SourceConnection *conn, MYSQL_RES *res);

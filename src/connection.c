@@ -1,0 +1,732 @@
+/*-------------------------------------------------------------------------
+ *
+ * connection.c
+ *		  Connections to MySQL sources: the per-backend cache, interruptible
+ *		  network waits, streaming results, and cleanup when a transaction
+ *		  aborts.
+ *
+ * Every call into MariaDB Connector/C that may touch the network uses its
+ * non-blocking API (mysql_*_start/_cont).  Whenever the library would
+ * block we wait on its socket and on our latch together, so a cancel,
+ * statement_timeout or postmaster death is noticed at once.  A statement
+ * that is still running on MySQL when our transaction aborts is killed
+ * from a second connection (KILL QUERY), and its connection is dropped:
+ * a connection in an unknown state is never reused.
+ *
+ * Connections are cached per (server, user) for the life of the backend,
+ * like postgres_fdw's, and re-made when the server or user mapping
+ * options change.
+ *
+ * IDENTIFICATION
+ *		  src/connection.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+
+#include "access/xact.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "portability/instr_time.h"
+#include "storage/latch.h"
+#include "utils/builtins.h"
+#include "utils/hsearch.h"
+#include "utils/inval.h"
+#include "utils/memutils.h"
+#include "utils/syscache.h"
+#include "utils/timestamp.h"
+
+#include <errmsg.h>
+
+#include "etl_stream.h"
+
+/* Connection state, as seen by the abort callbacks */
+#define CONN_IDLE		0		/* connected, nothing in flight */
+#define CONN_BUSY		1		/* a statement or result stream in flight */
+#define CONN_BROKEN		2		/* connecting, or failed: close, don't kill */
+
+/* Bound on each step of the cleanup connection that sends KILL QUERY */
+#define KILL_TIMEOUT_SECS	5
+
+typedef struct ConnCacheKey
+{
+	Oid			serverid;
+	Oid			userid;
+} ConnCacheKey;
+
+typedef struct ConnCacheEntry
+{
+	ConnCacheKey key;
+	SourceConnection conn;
+	int			state;
+	MYSQL_RES  *res;			/* the open result stream, if any */
+} ConnCacheEntry;
+
+static HTAB *ConnectionHash = NULL;
+
+static void init_connection_cache(void);
+static void open_connection(ConnCacheEntry *entry, ForeignServer *server,
+							UserMapping *mapping);
+static void close_connection(ConnCacheEntry *entry);
+static void kill_remote_query(ConnCacheEntry *entry);
+static int	wait_for_source(SourceConnection *conn, int status,
+							TimestampTz deadline);
+static void report_source_error(SourceConnection *conn, const char *doing)
+			pg_attribute_noreturn();
+static void cleanup_after_abort(void);
+static void xact_callback(XactEvent event, void *arg);
+static void subxact_callback(SubXactEvent event, SubTransactionId mySubid,
+							 SubTransactionId parentSubid, void *arg);
+static void inval_callback(Datum arg, int cacheid, uint32 hashvalue);
+
+static ConnCacheEntry *
+entry_of(SourceConnection *conn)
+{
+	return (ConnCacheEntry *) ((char *) conn - offsetof(ConnCacheEntry, conn));
+}
+
+static void
+init_connection_cache(void)
+{
+	HASHCTL		ctl;
+
+	ctl.keysize = sizeof(ConnCacheKey);
+	ctl.entrysize = sizeof(ConnCacheEntry);
+	ConnectionHash = hash_create("etl_stream connections", 8, &ctl,
+								 HASH_ELEM | HASH_BLOBS);
+
+	RegisterXactCallback(xact_callback, NULL);
+	RegisterSubXactCallback(subxact_callback, NULL);
+	CacheRegisterSyscacheCallback(FOREIGNSERVEROID, inval_callback, (Datum) 0);
+	CacheRegisterSyscacheCallback(USERMAPPINGOID, inval_callback, (Datum) 0);
+}
+
+/*
+ * The connection for a server as the given user: the cached one if it is
+ * healthy and its options did not change, else a new one.
+ */
+SourceConnection *
+connect_source(ForeignServer *server, Oid userid)
+{
+	UserMapping *mapping;
+	ConnCacheKey key;
+	ConnCacheEntry *entry;
+	bool		found;
+
+	if (ConnectionHash == NULL)
+		init_connection_cache();
+
+	mapping = GetUserMapping(userid, server->serverid);
+
+	key.serverid = server->serverid;
+	key.userid = userid;
+	entry = hash_search(ConnectionHash, &key, HASH_ENTER, &found);
+	if (!found)
+	{
+		memset(&entry->conn, 0, sizeof(SourceConnection));
+		entry->conn.serverid = server->serverid;
+		entry->conn.userid = userid;
+		entry->state = CONN_IDLE;
+		entry->res = NULL;
+	}
+
+	if (entry->conn.mysql != NULL && entry->state == CONN_BUSY)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_IN_USE),
+				 errmsg("connection to server \"%s\" is busy with another statement",
+						server->servername)));
+
+	/* options changed, or a leftover from a failure: start again */
+	if (entry->conn.mysql != NULL &&
+		(entry->conn.invalidated || entry->state != CONN_IDLE))
+		close_connection(entry);
+
+	if (entry->conn.mysql == NULL)
+		open_connection(entry, server, mapping);
+
+	return &entry->conn;
+}
+
+/*
+ * Make the MYSQL handle's options from ours.  Used for the streaming
+ * connection and for the short-lived one that kills a query.
+ */
+static MYSQL *
+make_handle(SourceOptions *opts, bool nonblocking, int io_timeout)
+{
+	MYSQL	   *mysql = mysql_init(NULL);
+	unsigned int timeout;
+	my_bool		on = 1;
+
+	if (mysql == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OUT_OF_MEMORY),
+				 errmsg("out of memory while creating a MySQL connection")));
+
+	if (nonblocking)
+		mysql_options(mysql, MYSQL_OPT_NONBLOCK, 0);
+
+	timeout = io_timeout > 0 ? io_timeout : opts->connect_timeout;
+	mysql_options(mysql, MYSQL_OPT_CONNECT_TIMEOUT, &timeout);
+	timeout = io_timeout > 0 ? io_timeout : opts->read_timeout;
+	if (timeout > 0)
+		mysql_options(mysql, MYSQL_OPT_READ_TIMEOUT, &timeout);
+	timeout = io_timeout > 0 ? io_timeout : opts->write_timeout;
+	if (timeout > 0)
+		mysql_options(mysql, MYSQL_OPT_WRITE_TIMEOUT, &timeout);
+
+	mysql_options(mysql, MYSQL_SET_CHARSET_NAME, opts->charset);
+
+	if (opts->ssl_mode != SSL_MODE_DISABLE)
+	{
+		/* any TLS option makes the library try TLS */
+		mysql_ssl_set(mysql, opts->ssl_key, opts->ssl_cert, opts->ssl_ca,
+					  opts->ssl_capath, opts->ssl_cipher);
+		if (opts->ssl_mode >= SSL_MODE_REQUIRED)
+			mysql_options(mysql, MYSQL_OPT_SSL_ENFORCE, &on);
+		if (opts->ssl_mode >= SSL_MODE_VERIFY_CA)
+			mysql_options(mysql, MYSQL_OPT_SSL_VERIFY_SERVER_CERT, &on);
+	}
+
+	/*
+	 * The user's init command first, our session settings last: TIMESTAMP
+	 * values must arrive in UTC for convert.c to read them right.
+	 */
+	if (opts->init_command && opts->init_command[0] != '\0')
+		mysql_options(mysql, MYSQL_INIT_COMMAND, opts->init_command);
+	mysql_options(mysql, MYSQL_INIT_COMMAND, "SET time_zone = '+00:00'");
+
+	return mysql;
+}
+
+static char *
+make_endpoint(SourceOptions *opts)
+{
+	if (opts->unix_socket)
+		return psprintf("%s", opts->unix_socket);
+	return psprintf("%s:%d", opts->host, opts->port);
+}
+
+/*
+ * Connect with the non-blocking API, waiting on the latch, within the
+ * connect timeout for the whole sequence (TCP, TLS, authentication, init
+ * commands), not only for the TCP handshake.
+ */
+static void
+open_connection(ConnCacheEntry *entry, ForeignServer *server,
+				UserMapping *mapping)
+{
+	SourceConnection *conn = &entry->conn;
+	MemoryContext oldcxt;
+	MYSQL	   *ret;
+	int			status;
+	TimestampTz deadline;
+
+	if (conn->cxt == NULL)
+		conn->cxt = AllocSetContextCreate(CacheMemoryContext,
+										  "etl_stream connection",
+										  ALLOCSET_SMALL_SIZES);
+	else
+		MemoryContextReset(conn->cxt);
+
+	oldcxt = MemoryContextSwitchTo(conn->cxt);
+	conn->opts = palloc(sizeof(SourceOptions));
+	get_source_options(server, mapping, conn->opts);
+	conn->endpoint = make_endpoint(conn->opts);
+	MemoryContextSwitchTo(oldcxt);
+
+	strlcpy(conn->server_name, server->servername, NAMEDATALEN);
+	conn->invalidated = false;
+	conn->server_hashvalue =
+		GetSysCacheHashValue1(FOREIGNSERVEROID,
+							  ObjectIdGetDatum(server->serverid));
+	conn->mapping_hashvalue =
+		GetSysCacheHashValue1(USERMAPPINGOID,
+							  ObjectIdGetDatum(mapping->umid));
+
+	/*
+	 * Like postgres_fdw: a non-superuser must authenticate with a password
+	 * of their own, so they cannot borrow the server's OS identity (MariaDB's
+	 * unix_socket authentication) or a password-less account.
+	 */
+	if (!superuser_arg(conn->userid) &&
+		(conn->opts->password == NULL || conn->opts->password[0] == '\0'))
+		ereport(ERROR,
+				(errcode(ERRCODE_S_R_E_PROHIBITED_SQL_STATEMENT_ATTEMPTED),
+				 errmsg("password is required"),
+				 errdetail("Non-superusers must provide a password in the user mapping for server \"%s\".",
+						   conn->server_name)));
+
+	conn->mysql = make_handle(conn->opts, true, 0);
+	entry->state = CONN_BROKEN; /* until the connect succeeds */
+
+	deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
+										   conn->opts->connect_timeout * 1000);
+
+	status = mysql_real_connect_start(&ret, conn->mysql,
+									  conn->opts->unix_socket ? NULL : conn->opts->host,
+									  conn->opts->user,
+									  conn->opts->password,
+									  conn->opts->dbname,
+									  conn->opts->port,
+									  conn->opts->unix_socket,
+									  CLIENT_REMEMBER_OPTIONS);
+	while (status != 0)
+	{
+		status = wait_for_source(conn, status, deadline);
+		if (status == 0)
+		{
+			/* our own deadline passed */
+			close_connection(entry);
+			ereport(ERROR,
+					(errcode(ERRCODE_SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION),
+					 errmsg("could not connect to MySQL server \"%s\" at %s",
+							server->servername, conn->endpoint),
+					 errdetail("The connection was not established within connect_timeout (%d s).",
+							   conn->opts->connect_timeout)));
+		}
+		status = mysql_real_connect_cont(&ret, conn->mysql, status);
+	}
+	if (ret == NULL)
+	{
+		unsigned int code = mysql_errno(conn->mysql);
+		char	   *message = pstrdup(mysql_error(conn->mysql));
+
+		close_connection(entry);
+		ereport(ERROR,
+				(errcode(ERRCODE_SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION),
+				 errmsg("could not connect to MySQL server \"%s\" at %s",
+						server->servername, conn->endpoint),
+				 errdetail_internal("MySQL error %u: %s", code, message)));
+	}
+
+	/*
+	 * A dead peer that never answers would keep us waiting until the user
+	 * cancels; keepalives let the kernel notice it within a few minutes.
+	 */
+	if (conn->opts->unix_socket == NULL)
+	{
+		int			sock = mysql_get_socket(conn->mysql);
+		int			on = 1;
+		int			idle = 60;
+		int			interval = 10;
+		int			count = 6;
+
+		(void) setsockopt(sock, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof(on));
+		(void) setsockopt(sock, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof(idle));
+		(void) setsockopt(sock, IPPROTO_TCP, TCP_KEEPINTVL, &interval, sizeof(interval));
+		(void) setsockopt(sock, IPPROTO_TCP, TCP_KEEPCNT, &count, sizeof(count));
+	}
+
+	conn->thread_id = mysql_thread_id(conn->mysql);
+	entry->state = CONN_IDLE;
+}
+
+static void
+close_connection(ConnCacheEntry *entry)
+{
+	SourceConnection *conn = &entry->conn;
+
+	if (entry->res != NULL)
+	{
+		/*
+		 * Freeing an unfinished result stream would read all its remaining
+		 * rows first; the connection is going away, so detach it.
+		 */
+		entry->res->handle = NULL;
+		mysql_free_result(entry->res);
+		entry->res = NULL;
+	}
+	if (conn->mysql != NULL)
+	{
+		mysql_close(conn->mysql);
+		conn->mysql = NULL;
+	}
+	conn->thread_id = 0;
+	entry->state = CONN_IDLE;
+}
+
+void
+disconnect_source(SourceConnection *conn)
+{
+	ConnCacheEntry *entry = entry_of(conn);
+
+	if (entry->state == CONN_BUSY)
+		kill_remote_query(entry);
+	close_connection(entry);
+}
+
+/*
+ * Close every cached connection to a server (all of them if serverid is
+ * InvalidOid).  Returns whether any was open.
+ */
+bool
+disconnect_server(Oid serverid)
+{
+	HASH_SEQ_STATUS scan;
+	ConnCacheEntry *entry;
+	bool		any = false;
+
+	if (ConnectionHash == NULL)
+		return false;
+	hash_seq_init(&scan, ConnectionHash);
+	while ((entry = hash_seq_search(&scan)) != NULL)
+	{
+		if (entry->conn.mysql == NULL)
+			continue;
+		if (OidIsValid(serverid) && entry->conn.serverid != serverid)
+			continue;
+		if (entry->state == CONN_BUSY)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_IN_USE),
+					 errmsg("cannot close the connection to server \"%s\" because it is in use",
+							entry->conn.server_name)));
+		close_connection(entry);
+		any = true;
+	}
+	return any;
+}
+
+/*
+ * Wait until the socket is ready for what the library asked, or its own
+ * timeout passes, or our deadline passes (then 0 is returned).  Interrupts
+ * are serviced while waiting: a cancel raises an ERROR from here, and the
+ * abort callback then kills the remote statement.
+ */
+static int
+wait_for_source(SourceConnection *conn, int status, TimestampTz deadline)
+{
+	int			events = WL_LATCH_SET | WL_EXIT_ON_PM_DEATH;
+	long		lib_timeout = -1;
+	instr_time	start;
+	pgsocket	sock = mysql_get_socket(conn->mysql);
+
+	if (status & (MYSQL_WAIT_READ | MYSQL_WAIT_EXCEPT))
+		events |= WL_SOCKET_READABLE;
+	if (status & MYSQL_WAIT_WRITE)
+		events |= WL_SOCKET_WRITEABLE;
+	if (status & MYSQL_WAIT_TIMEOUT)
+		lib_timeout = mysql_get_timeout_value_ms(conn->mysql);
+	if (sock == PGINVALID_SOCKET)
+		events &= ~(WL_SOCKET_READABLE | WL_SOCKET_WRITEABLE);
+
+	INSTR_TIME_SET_CURRENT(start);
+	for (;;)
+	{
+		long		timeout = lib_timeout;
+		int			rc;
+		int			result = 0;
+
+		if (lib_timeout >= 0)
+		{
+			instr_time	now;
+
+			INSTR_TIME_SET_CURRENT(now);
+			INSTR_TIME_SUBTRACT(now, start);
+			timeout = Max(lib_timeout - (long) INSTR_TIME_GET_MILLISEC(now), 0);
+		}
+		if (deadline != 0)
+		{
+			long		left = TimestampDifferenceMilliseconds(GetCurrentTimestamp(),
+															   deadline);
+
+			if (left <= 0)
+				return 0;
+			if (timeout < 0 || left < timeout)
+				timeout = left;
+		}
+
+		CHECK_FOR_INTERRUPTS();
+		rc = WaitLatchOrSocket(MyLatch,
+							   events | (timeout >= 0 ? WL_TIMEOUT : 0),
+							   sock, timeout, PG_WAIT_EXTENSION);
+		if (rc & WL_LATCH_SET)
+		{
+			ResetLatch(MyLatch);
+			CHECK_FOR_INTERRUPTS();
+		}
+		if (rc & WL_SOCKET_READABLE)
+			result |= status & (MYSQL_WAIT_READ | MYSQL_WAIT_EXCEPT);
+		if (rc & WL_SOCKET_WRITEABLE)
+			result |= MYSQL_WAIT_WRITE;
+		if (result != 0)
+			return result;
+		if (rc & WL_TIMEOUT)
+		{
+			if (deadline != 0 && GetCurrentTimestamp() >= deadline)
+				return 0;
+			if (lib_timeout >= 0)
+				return MYSQL_WAIT_TIMEOUT;
+		}
+	}
+}
+
+/*
+ * Raise the library's last error as ours.  Errors raised by the MySQL
+ * server leave the connection usable; client-side errors (lost
+ * connection, timeouts) mean the connection is dropped.
+ */
+static void
+report_source_error(SourceConnection *conn, const char *doing)
+{
+	ConnCacheEntry *entry = entry_of(conn);
+	unsigned int code = mysql_errno(conn->mysql);
+	char	   *message = pstrdup(mysql_error(conn->mysql));
+	char	   *sqlstate = pstrdup(mysql_sqlstate(conn->mysql));
+	bool		client_error = (code >= CR_MIN_ERROR && code <= CR_MAX_ERROR) ||
+		code >= 5000;			/* Connector/C's own range */
+
+	if (client_error)
+		close_connection(entry);	/* the connection's state is unknown */
+	else
+	{
+		/* the server ended the statement or stream: the connection is fine */
+		if (entry->res != NULL)
+			mysql_free_result(entry->res);
+		entry->res = NULL;
+		entry->state = CONN_IDLE;
+	}
+
+	ereport(ERROR,
+			(errcode(client_error ? ERRCODE_CONNECTION_FAILURE : ERRCODE_FDW_ERROR),
+			 errmsg("MySQL server \"%s\" at %s failed while %s",
+					conn->server_name, conn->endpoint, doing),
+			 errdetail_internal("MySQL error %u (SQLSTATE %s): %s",
+								code, sqlstate, message)));
+}
+
+/*
+ * Send a statement and start streaming its result (mysql_use_result: rows
+ * are read from the socket one at a time, never buffered whole).  Returns
+ * NULL for a statement that has no result set.
+ *
+ * A cached connection may have died while idle (MySQL's wait_timeout, a
+ * failover).  If sending fails on such a connection, it is re-made and the
+ * statement sent once more; no row had been read, so nothing is repeated.
+ */
+MYSQL_RES *
+source_query(SourceConnection *conn, const char *sql)
+{
+	ConnCacheEntry *entry = entry_of(conn);
+	bool		retried = false;
+	int			ret;
+	int			status;
+
+retry:
+	Assert(entry->state == CONN_IDLE && conn->mysql != NULL);
+	entry->state = CONN_BUSY;
+
+	status = mysql_real_query_start(&ret, conn->mysql, sql, strlen(sql));
+	while (status != 0)
+	{
+		status = wait_for_source(conn, status, 0);
+		status = mysql_real_query_cont(&ret, conn->mysql, status);
+	}
+	if (ret != 0)
+	{
+		unsigned int code = mysql_errno(conn->mysql);
+
+		if (!retried && (code == CR_SERVER_GONE_ERROR || code == CR_SERVER_LOST))
+		{
+			ForeignServer *server = GetForeignServer(conn->serverid);
+
+			close_connection(entry);
+			open_connection(entry, server,
+							GetUserMapping(conn->userid, conn->serverid));
+			retried = true;
+			goto retry;
+		}
+		report_source_error(conn, "running a query");
+	}
+
+	entry->res = mysql_use_result(conn->mysql);
+	if (entry->res == NULL)
+	{
+		if (mysql_errno(conn->mysql) != 0)
+			report_source_error(conn, "starting to read a result");
+		entry->state = CONN_IDLE;	/* no result set: INSERT, SET... */
+	}
+	return entry->res;
+}
+
+/*
+ * The next row of the stream, or NULL at its end.  A fetch error is always
+ * raised: a result is never cut short silently.
+ */
+MYSQL_ROW
+source_fetch_row(SourceConnection *conn, MYSQL_RES *res)
+{
+	MYSQL_ROW	row;
+	int			status;
+
+	status = mysql_fetch_row_start(&row, res);
+	while (status != 0)
+	{
+		status = wait_for_source(conn, status, 0);
+		status = mysql_fetch_row_cont(&row, res, status);
+	}
+	if (row == NULL && mysql_errno(conn->mysql) != 0)
+		report_source_error(conn, "reading rows");
+	return row;
+}
+
+/*
+ * Finish a stream that was read to its end.
+ */
+void
+source_end_result(SourceConnection *conn, MYSQL_RES *res)
+{
+	ConnCacheEntry *entry = entry_of(conn);
+
+	Assert(entry->res == res);
+	mysql_free_result(res);
+	entry->res = NULL;
+	entry->state = CONN_IDLE;
+}
+
+/*
+ * Round-trip time of a COM_PING, in milliseconds.
+ */
+double
+source_ping(SourceConnection *conn)
+{
+	ConnCacheEntry *entry = entry_of(conn);
+	instr_time	start;
+	instr_time	end;
+	int			ret;
+	int			status;
+
+	entry->state = CONN_BUSY;
+	INSTR_TIME_SET_CURRENT(start);
+	status = mysql_ping_start(&ret, conn->mysql);
+	while (status != 0)
+	{
+		status = wait_for_source(conn, status, 0);
+		status = mysql_ping_cont(&ret, conn->mysql, status);
+	}
+	INSTR_TIME_SET_CURRENT(end);
+	if (ret != 0)
+		report_source_error(conn, "answering a ping");
+	entry->state = CONN_IDLE;
+
+	INSTR_TIME_SUBTRACT(end, start);
+	return INSTR_TIME_GET_MILLISEC(end);
+}
+
+/*
+ * Kill the statement running on a busy connection, from a second,
+ * short-lived connection.  Runs inside abort processing, so it blocks, but
+ * every step is bounded by KILL_TIMEOUT_SECS, and it reports problems as
+ * warnings only: the abort must go on.
+ */
+static void
+kill_remote_query(ConnCacheEntry *entry)
+{
+	SourceConnection *conn = &entry->conn;
+	SourceOptions *opts = conn->opts;
+	MYSQL	   *killer;
+	char		sql[64];
+
+	if (conn->thread_id == 0 || opts == NULL)
+		return;
+
+	killer = make_handle(opts, false, KILL_TIMEOUT_SECS);
+	if (mysql_real_connect(killer,
+						   opts->unix_socket ? NULL : opts->host,
+						   opts->user, opts->password, NULL, opts->port,
+						   opts->unix_socket, 0) == NULL ||
+		(snprintf(sql, sizeof(sql), "KILL QUERY %lu", conn->thread_id),
+		 mysql_real_query(killer, sql, strlen(sql)) != 0))
+	{
+		ereport(WARNING,
+				(errcode(ERRCODE_CONNECTION_FAILURE),
+				 errmsg("could not cancel the query running on MySQL server \"%s\" at %s",
+						conn->server_name, conn->endpoint),
+				 errdetail_internal("MySQL error %u: %s",
+									mysql_errno(killer), mysql_error(killer))));
+	}
+	mysql_close(killer);
+}
+
+/*
+ * After an abort, no statement of ours may go on running on MySQL, and no
+ * connection in an unknown state may stay in the cache.
+ */
+static void
+cleanup_after_abort(void)
+{
+	HASH_SEQ_STATUS scan;
+	ConnCacheEntry *entry;
+
+	if (ConnectionHash == NULL)
+		return;
+	hash_seq_init(&scan, ConnectionHash);
+	while ((entry = hash_seq_search(&scan)) != NULL)
+	{
+		if (entry->conn.mysql == NULL || entry->state == CONN_IDLE)
+			continue;
+		if (entry->state == CONN_BUSY)
+			kill_remote_query(entry);
+		close_connection(entry);
+	}
+}
+
+static void
+xact_callback(XactEvent event, void *arg)
+{
+	switch (event)
+	{
+		case XACT_EVENT_ABORT:
+		case XACT_EVENT_PARALLEL_ABORT:
+			cleanup_after_abort();
+			break;
+		case XACT_EVENT_PRE_COMMIT:
+		case XACT_EVENT_PRE_PREPARE:
+
+			/*
+			 * A stream still open here was abandoned by its caller; it
+			 * cannot be finished later, so end it now.
+			 */
+			cleanup_after_abort();
+			break;
+		default:
+			break;
+	}
+}
+
+static void
+subxact_callback(SubXactEvent event, SubTransactionId mySubid,
+				 SubTransactionId parentSubid, void *arg)
+{
+	/* a stream is only busy inside one call, so any busy one is ours */
+	if (event == SUBXACT_EVENT_ABORT_SUB)
+		cleanup_after_abort();
+}
+
+/*
+ * The server or user mapping changed: connections made with the old
+ * options are re-made the next time they are needed.
+ */
+static void
+inval_callback(Datum arg, int cacheid, uint32 hashvalue)
+{
+	HASH_SEQ_STATUS scan;
+	ConnCacheEntry *entry;
+
+	hash_seq_init(&scan, ConnectionHash);
+	while ((entry = hash_seq_search(&scan)) != NULL)
+	{
+		if (entry->conn.mysql == NULL)
+			continue;
+		if (hashvalue == 0 ||
+			(cacheid == FOREIGNSERVEROID &&
+			 entry->conn.server_hashvalue == hashvalue) ||
+			(cacheid == USERMAPPINGOID &&
+			 entry->conn.mapping_hashvalue == hashvalue))
+			entry->conn.invalidated = true;
+	}
+}

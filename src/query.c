@@ -1,0 +1,174 @@
+/*-------------------------------------------------------------------------
+ *
+ * query.c
+ *		  SQL entry points for talking to a MySQL source directly:
+ *		  etl_stream.query() streams any remote query as a set of rows,
+ *		  etl_stream.ping() checks a source, etl_stream.disconnect() drops
+ *		  cached connections.
+ *
+ * IDENTIFICATION
+ *		  src/query.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "utils/acl.h"
+#include "utils/builtins.h"
+#include "utils/memutils.h"
+#include "utils/tuplestore.h"
+
+#include "etl_stream.h"
+
+PG_FUNCTION_INFO_V1(etl_stream_query);
+PG_FUNCTION_INFO_V1(etl_stream_ping);
+PG_FUNCTION_INFO_V1(etl_stream_disconnect);
+
+/*
+ * The foreign server by name, after checking that it belongs to our
+ * wrapper and that the current user may use it.
+ */
+static ForeignServer *
+lookup_source(Name server_name)
+{
+	ForeignServer *server = GetForeignServerByName(NameStr(*server_name), false);
+	ForeignDataWrapper *fdw = GetForeignDataWrapper(server->fdwid);
+	AclResult	aclresult;
+
+	if (strcmp(fdw->fdwname, "etl_stream") != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("server \"%s\" is not an etl_stream server",
+						server->servername),
+				 errdetail("It uses foreign-data wrapper \"%s\".", fdw->fdwname)));
+
+	aclresult = pg_foreign_server_aclcheck(server->serverid, GetUserId(),
+										   ACL_USAGE);
+	if (aclresult != ACLCHECK_OK)
+		aclcheck_error(aclresult, OBJECT_FOREIGN_SERVER, server->servername);
+
+	return server;
+}
+
+/* Names the row being converted in conversion errors */
+static void
+describe_query_row(StringInfo buf, void *arg)
+{
+	appendStringInfo(buf, "row %lld", (long long) *(int64 *) arg);
+}
+
+/*
+ * etl_stream.query(server name, sql text) RETURNS SETOF record
+ *
+ * Rows are read one at a time from the socket (mysql_use_result) and
+ * converted into the column definition list's types.  The tuplestore
+ * spills to disk past work_mem, so memory does not grow with the result.
+ */
+Datum
+etl_stream_query(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	ForeignServer *server = lookup_source(PG_GETARG_NAME(0));
+	char	   *sql = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	SourceConnection *conn;
+	MYSQL_RES  *res;
+	RowConverter *converter;
+	ConvertOptions copts;
+	TupleDesc	tupdesc;
+	Datum	   *values;
+	bool	   *nulls;
+	MemoryContext rowcxt;
+	MemoryContext oldcxt;
+	MYSQL_ROW	row;
+	int64		rownum = 0;
+
+	if (rsinfo == NULL || !IsA(rsinfo, ReturnSetInfo) ||
+		rsinfo->expectedDesc == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_SYNTAX_ERROR),
+				 errmsg("a column definition list is required for etl_stream.query"),
+				 errhint("Call it in FROM with the columns and types of the result, for example: SELECT * FROM etl_stream.query('srv', 'SELECT id FROM t') AS t(id bigint).")));
+
+	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
+	tupdesc = rsinfo->setDesc;
+
+	conn = connect_source(server, GetUserId());
+	res = source_query(conn, sql);
+	if (res == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_NO_SCHEMAS),
+				 errmsg("remote statement returned no result set"),
+				 errdetail("etl_stream.query runs statements that return rows, such as SELECT or SHOW.")));
+
+	copts.invalid_dates = conn->opts->invalid_dates;
+	copts.source_encoding = conn->opts->charset_encoding;
+	copts.relname = psprintf("remote query on server \"%s\"", server->servername);
+	copts.describe_row = describe_query_row;
+	copts.describe_arg = &rownum;
+	converter = build_row_converter(mysql_fetch_fields(res),
+									mysql_num_fields(res), tupdesc, &copts);
+
+	values = palloc(sizeof(Datum) * tupdesc->natts);
+	nulls = palloc(sizeof(bool) * tupdesc->natts);
+	rowcxt = AllocSetContextCreate(CurrentMemoryContext,
+								   "etl_stream query row",
+								   ALLOCSET_DEFAULT_SIZES);
+
+	while ((row = source_fetch_row(conn, res)) != NULL)
+	{
+		CHECK_FOR_INTERRUPTS();
+		rownum++;
+		oldcxt = MemoryContextSwitchTo(rowcxt);
+		convert_row(converter, row, mysql_fetch_lengths(res), values, nulls);
+		tuplestore_putvalues(rsinfo->setResult, tupdesc, values, nulls);
+		MemoryContextSwitchTo(oldcxt);
+		MemoryContextReset(rowcxt);
+	}
+	source_end_result(conn, res);
+
+	return (Datum) 0;
+}
+
+/*
+ * etl_stream.ping(server name, OUT version text, OUT rtt_ms float8)
+ */
+Datum
+etl_stream_ping(PG_FUNCTION_ARGS)
+{
+	ForeignServer *server = lookup_source(PG_GETARG_NAME(0));
+	SourceConnection *conn;
+	TupleDesc	tupdesc;
+	Datum		values[2];
+	bool		nulls[2] = {false, false};
+	double		rtt;
+
+	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+
+	conn = connect_source(server, GetUserId());
+	rtt = source_ping(conn);
+	values[0] = CStringGetTextDatum(mysql_get_server_info(conn->mysql));
+	values[1] = Float8GetDatum(rtt);
+
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(tupdesc),
+													  values, nulls)));
+}
+
+/*
+ * etl_stream.disconnect(server name DEFAULT NULL) RETURNS boolean
+ *
+ * Closes this backend's cached connections to the server, or to every
+ * server when called without one.  True if any was open.
+ */
+Datum
+etl_stream_disconnect(PG_FUNCTION_ARGS)
+{
+	Oid			serverid = InvalidOid;
+
+	if (!PG_ARGISNULL(0))
+		serverid = lookup_source(PG_GETARG_NAME(0))->serverid;
+	PG_RETURN_BOOL(disconnect_server(serverid));
+}
