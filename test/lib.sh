@@ -1,0 +1,310 @@
+# test/lib.sh - shared shell functions for test/check.sh, test/demo.sh and
+# the scripted tests in test/t/.
+#
+# Source it; it sets no shell options of its own.  Everything here runs as
+# root on Debian 12 and starts throwaway servers in directories we own: the
+# system MariaDB/PostgreSQL services are never used, and every process we
+# stop is stopped by the pid we recorded, never by name.
+
+PG_BIN=/usr/lib/postgresql/15/bin
+PG_CONFIG="$PG_BIN/pg_config"
+export PG_CONFIG
+
+# The repository root, whichever script sourced us.
+ETL_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+
+# The fixed credentials of the throwaway MariaDB (never a real system).
+ETL_MYSQL_USER=etl
+ETL_MYSQL_PASSWORD=secret
+
+# Server settings for every throwaway PostgreSQL cluster, one per line of
+# postgresql.conf.  Later work adds here (e.g. etl_stream itself to
+# shared_preload_libraries); ETL_PG_EXTRA_CONF (newline-separated) adds more
+# from the environment.  fsync is off: these clusters are thrown away.
+PG_SETTINGS=(
+	"shared_preload_libraries = 'pg_cron'"
+	"cron.database_name = 'postgres'"
+	"fsync = off"
+	"max_connections = 50"
+	"log_line_prefix = '%m [%p] %q%a '"
+)
+
+# Everything the build, the tests and the demo need.  Recommends are not
+# installed: none of them is needed to build, start or test (mariadb-server
+# recommends only compression plugins and pv; postgresql-15 only sysstat).
+DEPS=(
+	postgresql-15
+	postgresql-server-dev-15
+	postgresql-15-cron
+	postgresql-15-mysql-fdw
+	libmariadb-dev
+	mariadb-server
+	mariadb-client
+	pgloader
+	libipc-run-perl
+	procps
+	perl
+)
+
+log() { printf '%s\n' "$*" >&2; }
+die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+
+require_root() {
+	[ "$(id -u)" -eq 0 ] || die "run as root (the servers run as the mysql and postgres users via runuser)"
+}
+
+# Install what is missing.  A machine that already has everything skips
+# apt entirely, so repeated runs cost nothing.
+install_deps() {
+	local missing=() p
+	for p in "${DEPS[@]}"; do
+		if [ "$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null)" != "install ok installed" ]; then
+			missing+=("$p")
+		fi
+	done
+	if [ "${#missing[@]}" -eq 0 ]; then
+		return 0
+	fi
+	require_root
+	log "installing: ${missing[*]}"
+	# Keep the packages' own system services from starting during install:
+	# we never use them and they would hold ports 3306/5432.  Only if no
+	# policy is in place already, and removed again afterwards.
+	local policy=/usr/sbin/policy-rc.d made_policy=0
+	if [ ! -e "$policy" ]; then
+		printf '#!/bin/sh\nexit 101\n' >"$policy"
+		chmod 755 "$policy"
+		made_policy=1
+	fi
+	local rc=0 attempt
+	for attempt in 1 2 3; do
+		rc=0
+		apt-get update -qq && \
+			DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" \
+			>/tmp/etl_stream_apt.log 2>&1 || rc=$?
+		[ "$rc" -eq 0 ] && break
+		log "apt-get failed (attempt $attempt, exit $rc); retrying"
+		sleep $((attempt * 5))
+	done
+	[ "$made_policy" -eq 1 ] && rm -f "$policy"
+	if [ "$rc" -ne 0 ]; then
+		tail -n 40 /tmp/etl_stream_apt.log >&2 || true
+		die "could not install: ${missing[*]}"
+	fi
+}
+
+# Build and install the extension.  Quiet when it works (compiler warnings
+# are still shown: they matter); the full compiler output when it fails.
+build_install() {
+	local out rc=0
+	out="$(mktemp)"
+	(cd "$ETL_ROOT" && make -j"$(nproc)" PG_CONFIG="$PG_CONFIG" && make install PG_CONFIG="$PG_CONFIG") >"$out" 2>&1 || rc=$?
+	if [ "$rc" -ne 0 ]; then
+		log "build failed (make exit $rc):"
+		cat "$out" >&2
+		rm -f "$out"
+		return 1
+	fi
+	if grep -q 'warning:' "$out"; then
+		log "build: ok, with compiler warnings:"
+		grep 'warning:' "$out" | head -n 20 >&2
+	else
+		log "build: ok"
+	fi
+	rm -f "$out"
+}
+
+# True when something already listens on 127.0.0.1:PORT.  Uses bash's
+# /dev/tcp so it needs no extra package.
+port_in_use() {
+	timeout 2 bash -c "exec 3<>/dev/tcp/127.0.0.1/$1" 2>/dev/null
+}
+
+check_port_free() {
+	if port_in_use "$1"; then
+		die "port $1 is already in use on 127.0.0.1 (another server?); pick another with $2=<port>"
+	fi
+}
+
+# The pid in FILE, but only if that process is alive and its command line
+# mentions WORD (the data directory): a stale pid file after a reboot must
+# never make us signal an unrelated process.
+live_pid_from() {
+	local file="$1" word="$2" pid
+	[ -s "$file" ] || return 1
+	pid="$(head -n 1 "$file" | tr -dc '0-9')"
+	[ -n "$pid" ] && [ -r "/proc/$pid/cmdline" ] || return 1
+	tr '\0' ' ' <"/proc/$pid/cmdline" | grep -qF -- "$word" || return 1
+	printf '%s\n' "$pid"
+}
+
+# Signal PID with SIG, wait up to SECS for it to go, then SIGKILL it.
+stop_pid() {
+	local pid="$1" sig="$2" secs="$3" what="$4" i
+	kill "-$sig" "$pid" 2>/dev/null || return 0
+	for ((i = 0; i < secs * 10; i++)); do
+		kill -0 "$pid" 2>/dev/null || return 0
+		sleep 0.1
+	done
+	log "$what (pid $pid) did not stop within ${secs}s; killing it"
+	kill -KILL "$pid" 2>/dev/null || true
+	for ((i = 0; i < 50; i++)); do
+		kill -0 "$pid" 2>/dev/null || return 0
+		sleep 0.1
+	done
+}
+
+mysql_root() {
+	mariadb --no-defaults --default-character-set=utf8mb4 -S "$MYSQL_SOCKET" -u root "$@"
+}
+
+# mariadb as the etl user over TCP, as the extension connects.
+mysql_etl() {
+	MYSQL_PWD="$ETL_MYSQL_PASSWORD" mariadb --no-defaults --default-character-set=utf8mb4 \
+		-h 127.0.0.1 -P "$MYSQL_PORT" -u "$ETL_MYSQL_USER" "$@"
+}
+
+# psql against the throwaway cluster: no ~/.psqlrc, stop at the first error.
+pg_psql() {
+	"$PG_BIN/psql" -X -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$PGPORT" -U postgres "$@"
+}
+
+# start_mariadb DIR PORT: a throwaway MariaDB owned by the mysql user, with
+# database shop (and etl_test for fixtures) and the etl user.
+start_mariadb() {
+	local dir="$1" port="$2" i pid
+	check_port_free "$port" ETL_MYSQL_PORT
+	mkdir -p "$dir"
+	chown mysql:mysql "$dir"
+	chmod 755 "$dir"
+	if ! mariadb-install-db --no-defaults --user=mysql --datadir="$dir/data" \
+		--auth-root-authentication-method=socket --skip-test-db \
+		--skip-name-resolve >"$dir/install-db.log" 2>&1; then
+		cat "$dir/install-db.log" >&2
+		die "mariadb-install-db failed"
+	fi
+	# utf8mb4 explicitly: --no-defaults would leave the server on latin1.
+	mariadbd --no-defaults --user=mysql --datadir="$dir/data" \
+		--socket="$dir/mysqld.sock" --port="$port" --bind-address=127.0.0.1 \
+		--pid-file="$dir/mysqld.pid" --log-error="$dir/mysqld.log" \
+		--skip-name-resolve --max-connections=100 \
+		--innodb-buffer-pool-size=128M --innodb-flush-log-at-trx-commit=2 \
+		--character-set-server=utf8mb4 --collation-server=utf8mb4_general_ci \
+		</dev/null >/dev/null 2>&1 &
+	local launcher=$!
+	MYSQL_SOCKET="$dir/mysqld.sock"
+	MYSQL_PORT="$port"
+	for ((i = 0; i < 600; i++)); do
+		if [ -S "$MYSQL_SOCKET" ] &&
+			mariadb-admin --no-defaults -S "$MYSQL_SOCKET" -u root ping >/dev/null 2>&1; then
+			break
+		fi
+		if ! kill -0 "$launcher" 2>/dev/null; then
+			tail -n 30 "$dir/mysqld.log" >&2 || true
+			die "mariadbd exited during start-up (log: $dir/mysqld.log)"
+		fi
+		sleep 0.1
+	done
+	pid="$(live_pid_from "$dir/mysqld.pid" "$dir/data")" || {
+		tail -n 30 "$dir/mysqld.log" >&2 || true
+		die "mariadbd did not answer within 60s (log: $dir/mysqld.log)"
+	}
+	MYSQL_PID="$pid"
+	export MYSQL_PORT MYSQL_SOCKET MYSQL_PID
+	mysql_root <<-SQL
+		CREATE DATABASE shop;
+		CREATE DATABASE etl_test;
+		CREATE USER '$ETL_MYSQL_USER'@'127.0.0.1' IDENTIFIED BY '$ETL_MYSQL_PASSWORD';
+		CREATE USER '$ETL_MYSQL_USER'@'localhost' IDENTIFIED BY '$ETL_MYSQL_PASSWORD';
+		GRANT ALL ON shop.* TO '$ETL_MYSQL_USER'@'127.0.0.1', '$ETL_MYSQL_USER'@'localhost';
+		GRANT ALL ON etl_test.* TO '$ETL_MYSQL_USER'@'127.0.0.1', '$ETL_MYSQL_USER'@'localhost';
+		GRANT PROCESS ON *.* TO '$ETL_MYSQL_USER'@'127.0.0.1', '$ETL_MYSQL_USER'@'localhost';
+	SQL
+}
+
+# stop_mariadb DIR: stop the server whose pid file is in DIR (only if that
+# pid really is our mariadbd).
+stop_mariadb() {
+	local dir="$1" pid
+	pid="$(live_pid_from "$dir/mysqld.pid" "$dir/data")" || return 0
+	stop_pid "$pid" TERM 60 mariadbd
+}
+
+# start_postgres DIR PORT: a throwaway PostgreSQL 15 cluster run by the
+# postgres user, listening on 127.0.0.1:PORT and a socket in DIR.
+start_postgres() {
+	local dir="$1" port="$2" s
+	check_port_free "$port" ETL_PG_PORT
+	mkdir -p "$dir"
+	chown postgres:postgres "$dir"
+	chmod 755 "$dir"
+	if ! runuser -u postgres -- "$PG_BIN/initdb" -D "$dir/data" -U postgres \
+		--auth=trust -E UTF8 --locale=C.UTF-8 -N >"$dir/initdb.log" 2>&1; then
+		cat "$dir/initdb.log" >&2
+		die "initdb failed"
+	fi
+	{
+		echo "# added by test/lib.sh start_postgres"
+		echo "port = $port"
+		echo "listen_addresses = '127.0.0.1'"
+		echo "unix_socket_directories = '$dir'"
+		for s in "${PG_SETTINGS[@]}"; do
+			echo "$s"
+		done
+		if [ -n "${ETL_PG_EXTRA_CONF:-}" ]; then
+			printf '%s\n' "$ETL_PG_EXTRA_CONF"
+		fi
+	} >>"$dir/data/postgresql.conf"
+	if ! runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$dir/data" -l "$dir/postgres.log" \
+		-w -t 60 start >/dev/null 2>&1; then
+		tail -n 30 "$dir/postgres.log" >&2 || true
+		die "postgres did not start (log: $dir/postgres.log)"
+	fi
+	PG_PID="$(live_pid_from "$dir/data/postmaster.pid" "$dir/data")" ||
+		die "postgres started but its pid file is unreadable"
+	PGHOST=127.0.0.1
+	PGPORT="$port"
+	PGUSER=postgres
+	export PGHOST PGPORT PGUSER PG_PID
+}
+
+# stop_postgres DIR: a fast shutdown (SIGINT) of the postmaster whose pid
+# file is in DIR/data.
+stop_postgres() {
+	local dir="$1" pid
+	pid="$(live_pid_from "$dir/data/postmaster.pid" "$dir/data")" || return 0
+	stop_pid "$pid" INT 60 postgres
+}
+
+# Load test/fixtures into a running MariaDB: shop.sql into shop, every
+# etl_test_*.sql into etl_test.
+load_fixtures() {
+	local f
+	mysql_root shop <"$ETL_ROOT/test/fixtures/shop.sql" || die "loading fixture shop.sql failed"
+	for f in "$ETL_ROOT"/test/fixtures/etl_test_*.sql; do
+		[ -e "$f" ] || continue
+		mysql_root etl_test <"$f" || die "loading fixture $(basename "$f") failed"
+	done
+}
+
+# TAP-like helpers for scripted tests (test/t/README.md).
+tap_ok() {
+	# tap_ok DESCRIPTION COMMAND...: ok when the command succeeds.
+	local desc="$1"
+	shift
+	if "$@"; then
+		echo "ok - $desc"
+	else
+		echo "not ok - $desc"
+	fi
+}
+
+tap_is() {
+	# tap_is GOT EXPECTED DESCRIPTION
+	if [ "$1" = "$2" ]; then
+		echo "ok - $3"
+	else
+		echo "not ok - $3"
+		printf '#   got:      %s\n#   expected: %s\n' "$1" "$2"
+	fi
+}
