@@ -3,6 +3,10 @@
 -- complain if script is sourced in psql, rather than via CREATE EXTENSION
 \echo Use "CREATE EXTENSION etl_stream" to load this file. \quit
 
+-- Who may reach a source is decided by USAGE on its foreign server and by
+-- the user mappings, as with postgres_fdw; the schema itself is open.
+GRANT USAGE ON SCHEMA etl_stream TO PUBLIC;
+
 --
 -- MySQL sources are foreign servers of this wrapper; credentials live in
 -- user mappings.  The wrapper has no handler: it only validates options.
@@ -28,6 +32,14 @@ LANGUAGE C STRICT VOLATILE;
 
 COMMENT ON FUNCTION etl_stream.query(name, text) IS
   'run a query on a MySQL server and stream its rows; needs a column definition list';
+
+CREATE FUNCTION etl_stream.execute(server name, sql text)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'etl_stream_execute'
+LANGUAGE C STRICT VOLATILE;
+
+COMMENT ON FUNCTION etl_stream.execute(name, text) IS
+  'run a statement on a MySQL server; returns the rows it affected or returned';
 
 CREATE FUNCTION etl_stream.ping(server name,
                                 OUT version text,

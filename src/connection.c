@@ -26,6 +26,7 @@
 
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <sys/socket.h>
 
 #include "access/xact.h"
@@ -69,6 +70,7 @@ typedef struct ConnCacheEntry
 static HTAB *ConnectionHash = NULL;
 
 static void init_connection_cache(void);
+static bool idle_connection_alive(SourceConnection *conn);
 static void open_connection(ConnCacheEntry *entry, ForeignServer *server,
 							UserMapping *mapping);
 static void close_connection(ConnCacheEntry *entry);
@@ -140,15 +142,35 @@ connect_source(ForeignServer *server, Oid userid)
 				 errmsg("connection to server \"%s\" is busy with another statement",
 						server->servername)));
 
-	/* options changed, or a leftover from a failure: start again */
+	/*
+	 * Options changed, a leftover from a failure, or the server closed the
+	 * idle connection (wait_timeout, a restart, a failover): start again.
+	 */
 	if (entry->conn.mysql != NULL &&
-		(entry->conn.invalidated || entry->state != CONN_IDLE))
+		(entry->conn.invalidated || entry->state != CONN_IDLE ||
+		 !idle_connection_alive(&entry->conn)))
 		close_connection(entry);
 
 	if (entry->conn.mysql == NULL)
 		open_connection(entry, server, mapping);
 
 	return &entry->conn;
+}
+
+/*
+ * An idle MySQL connection receives nothing unless the server is closing
+ * it (an error packet, then FIN or RST), so anything readable on its socket
+ * means it is dead.  This costs one poll() and no round trip.
+ */
+static bool
+idle_connection_alive(SourceConnection *conn)
+{
+	struct pollfd pfd;
+
+	pfd.fd = mysql_get_socket(conn->mysql);
+	pfd.events = POLLIN | POLLRDHUP;
+	pfd.revents = 0;
+	return poll(&pfd, 1, 0) == 0;
 }
 
 /*
@@ -302,6 +324,24 @@ open_connection(ConnCacheEntry *entry, ForeignServer *server,
 				 errmsg("could not connect to MySQL server \"%s\" at %s",
 						server->servername, conn->endpoint),
 				 errdetail_internal("MySQL error %u: %s", code, message)));
+	}
+
+	/*
+	 * Connector/C refuses a server without TLS only when it also verifies
+	 * the certificate, so "required" is enforced here.
+	 */
+	if (conn->opts->ssl_mode >= SSL_MODE_REQUIRED &&
+		mysql_get_ssl_cipher(conn->mysql) == NULL)
+	{
+		close_connection(entry);
+		ereport(ERROR,
+				(errcode(ERRCODE_SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION),
+				 errmsg("could not connect to MySQL server \"%s\" at %s",
+						server->servername, conn->endpoint),
+				 errdetail("ssl_mode is \"%s\", but the server does not support TLS.",
+						   conn->opts->ssl_mode == SSL_MODE_REQUIRED ? "required" :
+						   conn->opts->ssl_mode == SSL_MODE_VERIFY_CA ? "verify_ca" :
+						   "verify_identity")));
 	}
 
 	/*
@@ -481,7 +521,15 @@ report_source_error(SourceConnection *conn, const char *doing)
 		code >= 5000;			/* Connector/C's own range */
 
 	if (client_error)
-		close_connection(entry);	/* the connection's state is unknown */
+	{
+		/*
+		 * The connection's state is unknown.  If a statement was in flight
+		 * (a read timeout, say), it may still be running on MySQL: kill it.
+		 */
+		if (entry->state == CONN_BUSY)
+			kill_remote_query(entry);
+		close_connection(entry);
+	}
 	else
 	{
 		/* the server ended the statement or stream: the connection is fine */
@@ -503,20 +551,14 @@ report_source_error(SourceConnection *conn, const char *doing)
  * Send a statement and start streaming its result (mysql_use_result: rows
  * are read from the socket one at a time, never buffered whole).  Returns
  * NULL for a statement that has no result set.
- *
- * A cached connection may have died while idle (MySQL's wait_timeout, a
- * failover).  If sending fails on such a connection, it is re-made and the
- * statement sent once more; no row had been read, so nothing is repeated.
  */
 MYSQL_RES *
 source_query(SourceConnection *conn, const char *sql)
 {
 	ConnCacheEntry *entry = entry_of(conn);
-	bool		retried = false;
 	int			ret;
 	int			status;
 
-retry:
 	Assert(entry->state == CONN_IDLE && conn->mysql != NULL);
 	entry->state = CONN_BUSY;
 
@@ -527,21 +569,7 @@ retry:
 		status = mysql_real_query_cont(&ret, conn->mysql, status);
 	}
 	if (ret != 0)
-	{
-		unsigned int code = mysql_errno(conn->mysql);
-
-		if (!retried && (code == CR_SERVER_GONE_ERROR || code == CR_SERVER_LOST))
-		{
-			ForeignServer *server = GetForeignServer(conn->serverid);
-
-			close_connection(entry);
-			open_connection(entry, server,
-							GetUserMapping(conn->userid, conn->serverid));
-			retried = true;
-			goto retry;
-		}
 		report_source_error(conn, "running a query");
-	}
 
 	entry->res = mysql_use_result(conn->mysql);
 	if (entry->res == NULL)

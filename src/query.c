@@ -3,8 +3,8 @@
  * query.c
  *		  SQL entry points for talking to a MySQL source directly:
  *		  etl_stream.query() streams any remote query as a set of rows,
- *		  etl_stream.ping() checks a source, etl_stream.disconnect() drops
- *		  cached connections.
+ *		  etl_stream.execute() runs a statement, etl_stream.ping() checks a
+ *		  source, etl_stream.disconnect() drops cached connections.
  *
  * IDENTIFICATION
  *		  src/query.c
@@ -24,6 +24,7 @@
 #include "etl_stream.h"
 
 PG_FUNCTION_INFO_V1(etl_stream_query);
+PG_FUNCTION_INFO_V1(etl_stream_execute);
 PG_FUNCTION_INFO_V1(etl_stream_ping);
 PG_FUNCTION_INFO_V1(etl_stream_disconnect);
 
@@ -101,7 +102,7 @@ etl_stream_query(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_FDW_NO_SCHEMAS),
 				 errmsg("remote statement returned no result set"),
-				 errdetail("etl_stream.query runs statements that return rows, such as SELECT or SHOW.")));
+				 errhint("Use etl_stream.execute for statements that return no rows.")));
 
 	copts.invalid_dates = conn->opts->invalid_dates;
 	copts.source_encoding = conn->opts->charset_encoding;
@@ -130,6 +131,33 @@ etl_stream_query(PG_FUNCTION_ARGS)
 	source_end_result(conn, res);
 
 	return (Datum) 0;
+}
+
+/*
+ * etl_stream.execute(server name, sql text) RETURNS bigint
+ *
+ * Runs one statement and returns the rows it affected, or the rows it
+ * returned (read and discarded).
+ */
+Datum
+etl_stream_execute(PG_FUNCTION_ARGS)
+{
+	ForeignServer *server = lookup_source(PG_GETARG_NAME(0));
+	char	   *sql = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	SourceConnection *conn = connect_source(server, GetUserId());
+	MYSQL_RES  *res = source_query(conn, sql);
+	int64		rows = 0;
+
+	if (res == NULL)
+		PG_RETURN_INT64((int64) mysql_affected_rows(conn->mysql));
+
+	while (source_fetch_row(conn, res) != NULL)
+	{
+		CHECK_FOR_INTERRUPTS();
+		rows++;
+	}
+	source_end_result(conn, res);
+	PG_RETURN_INT64(rows);
 }
 
 /*
