@@ -60,8 +60,8 @@ typedef enum SslMode
 
 /*
  * Everything needed to connect to one MySQL source, merged from the
- * server's options and the user mapping's.  Strings are palloc'd in the
- * context that was current when get_source_options() ran.
+ * server's options and the user mapping's.  Every string is a copy
+ * palloc'd in the context that was current when get_source_options() ran.
  */
 typedef struct SourceOptions
 {

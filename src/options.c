@@ -209,7 +209,8 @@ require_nonempty(DefElem *def)
 /*
  * Check one option's value, and store it into opts when opts is not NULL.
  * The same code serves the validator and get_source_options(), so what is
- * accepted is exactly what is used.
+ * accepted is exactly what is used.  Strings are copied: a cached
+ * connection keeps its options long after the catalog lists are gone.
  */
 static void
 apply_option(DefElem *def, SourceOptions *opts)
@@ -223,16 +224,16 @@ apply_option(DefElem *def, SourceOptions *opts)
 	if (strcmp(name, "host") == 0)
 	{
 		require_nonempty(def);
-		opts->host = defGetString(def);
+		opts->host = pstrdup(defGetString(def));
 	}
 	else if (strcmp(name, "port") == 0)
 		opts->port = parse_int_option(def, 1, 65535);
 	else if (strcmp(name, "dbname") == 0)
-		opts->dbname = defGetString(def);
+		opts->dbname = pstrdup(defGetString(def));
 	else if (strcmp(name, "unix_socket") == 0)
 	{
 		require_nonempty(def);
-		opts->unix_socket = defGetString(def);
+		opts->unix_socket = pstrdup(defGetString(def));
 	}
 	else if (strcmp(name, "connect_timeout") == 0)
 		opts->connect_timeout = parse_int_option(def, 1, 3600);
@@ -243,31 +244,31 @@ apply_option(DefElem *def, SourceOptions *opts)
 	else if (strcmp(name, "ssl_mode") == 0)
 		opts->ssl_mode = parse_ssl_mode(def);
 	else if (strcmp(name, "ssl_ca") == 0)
-		opts->ssl_ca = defGetString(def);
+		opts->ssl_ca = pstrdup(defGetString(def));
 	else if (strcmp(name, "ssl_capath") == 0)
-		opts->ssl_capath = defGetString(def);
+		opts->ssl_capath = pstrdup(defGetString(def));
 	else if (strcmp(name, "ssl_cert") == 0)
-		opts->ssl_cert = defGetString(def);
+		opts->ssl_cert = pstrdup(defGetString(def));
 	else if (strcmp(name, "ssl_key") == 0)
-		opts->ssl_key = defGetString(def);
+		opts->ssl_key = pstrdup(defGetString(def));
 	else if (strcmp(name, "ssl_cipher") == 0)
-		opts->ssl_cipher = defGetString(def);
+		opts->ssl_cipher = pstrdup(defGetString(def));
 	else if (strcmp(name, "charset") == 0)
 	{
 		opts->charset_encoding = parse_charset(def);
-		opts->charset = defGetString(def);
+		opts->charset = pstrdup(defGetString(def));
 	}
 	else if (strcmp(name, "init_command") == 0)
-		opts->init_command = defGetString(def);
+		opts->init_command = pstrdup(defGetString(def));
 	else if (strcmp(name, "invalid_dates") == 0)
 		opts->invalid_dates = parse_invalid_dates(def);
 	else if (strcmp(name, "user") == 0)
 	{
 		require_nonempty(def);
-		opts->user = defGetString(def);
+		opts->user = pstrdup(defGetString(def));
 	}
 	else if (strcmp(name, "password") == 0)
-		opts->password = defGetString(def);
+		opts->password = pstrdup(defGetString(def));
 	else
 		elog(ERROR, "unrecognized etl_stream option \"%s\"", name);
 }
