@@ -56,9 +56,11 @@ mkdir -p "$DEMO_DIR"
 chmod 755 "$DEMO_DIR"
 # Unless --keep, stop both servers however the script ends.
 if [ "$keep" -eq 0 ]; then
-	trap 'stop_demo' EXIT
+	trap 'rc=$?; stop_demo; [ "$rc" -eq 0 ] || echo "demo FAILED (exit $rc); servers stopped" >&2' EXIT
 	trap 'exit 130' INT
 	trap 'exit 143' TERM
+else
+	trap 'rc=$?; [ "$rc" -eq 0 ] || echo "demo FAILED (exit $rc); servers left running: bash test/demo.sh --stop" >&2' EXIT
 fi
 start_mariadb "$DEMO_DIR/mysql" "$MYSQL_PORT_WANTED"
 start_postgres "$DEMO_DIR/pg" "$PG_PORT_WANTED"
