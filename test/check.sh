@@ -12,6 +12,8 @@
 # running and prints how to reach and stop them.  Ports: ETL_MYSQL_PORT
 # (default 13306) and ETL_PG_PORT (default 15432).
 set -euo pipefail
+# One ordered stream, so the summary really is the last line whoever captures it.
+exec 2>&1
 
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$ETL_ROOT"
@@ -129,6 +131,7 @@ for t in test/t/*.sh; do
 	t0=$SECONDS
 	out="$WORK/t_$name.out"
 	rc=0
+	: >"$out" # exists before tail opens it
 	timeout -k 10 "$SCRIPT_TIMEOUT" bash "$t" >"$out" 2>&1 &
 	TEST_PID=$!
 	# Echo the result lines while the script runs.

@@ -10,6 +10,8 @@
 #   bash test/demo.sh --keep   run and leave both servers running
 #   bash test/demo.sh --stop   stop servers left by --keep
 set -euo pipefail
+# One ordered stream: errors appear where they happen.
+exec 2>&1
 
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$ETL_ROOT"
