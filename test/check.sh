@@ -21,6 +21,8 @@ cd "$ETL_ROOT"
 MYSQL_PORT_WANTED="${ETL_MYSQL_PORT:-13306}"
 PG_PORT_WANTED="${ETL_PG_PORT:-15432}"
 SCRIPT_TIMEOUT="${ETL_TEST_TIMEOUT:-300}"
+# A hung regression test must not hang CI: the whole suite gets 10 minutes.
+REGRESS_TIMEOUT=600
 
 PASSED=0
 FAILED=0
@@ -101,13 +103,16 @@ log "== pg_regress (make installcheck)"
 t0=$SECONDS
 # Show each test's result line as it comes; keep the whole output.
 set +e
-make installcheck PG_CONFIG="$PG_CONFIG" 2>&1 | tee "$WORK/installcheck.out" |
+timeout -k 10 "$REGRESS_TIMEOUT" make installcheck PG_CONFIG="$PG_CONFIG" 2>&1 | tee "$WORK/installcheck.out" |
 	grep --line-buffered -E ' \.\.\. |^make: \*\*\*' >&2
 rc=${PIPESTATUS[0]}
 set -e
 reg_ok=$(grep -cE ' \.\.\. (ok|failed \(ignored\))' "$WORK/installcheck.out" || true)
 reg_failed=$(grep -cE ' \.\.\. FAILED' "$WORK/installcheck.out" || true)
-if [ "$rc" -ne 0 ] && [ "$reg_failed" -eq 0 ]; then
+if [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; then
+	log "make installcheck timed out after ${REGRESS_TIMEOUT}s"
+	reg_failed=$((reg_failed + 1))
+elif [ "$rc" -ne 0 ] && [ "$reg_failed" -eq 0 ]; then
 	# pg_regress itself failed (could not connect, missing file, ...).
 	log "make installcheck failed before reporting any test (exit $rc):"
 	tail -n 30 "$WORK/installcheck.out" >&2

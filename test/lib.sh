@@ -86,7 +86,9 @@ install_deps() {
 		log "apt-get failed (attempt $attempt, exit $rc); retrying"
 		sleep $((attempt * 5))
 	done
-	[ "$made_policy" -eq 1 ] && rm -f "$policy"
+	if [ "$made_policy" -eq 1 ]; then
+		rm -f "$policy"
+	fi
 	if [ "$rc" -ne 0 ]; then
 		tail -n 40 /tmp/etl_stream_apt.log >&2 || true
 		die "could not install: ${missing[*]}"
