@@ -171,6 +171,10 @@ typedef enum ValueProblem
 static void report_value_error(RowConverter *rc, ColumnConverter *col,
 							   const char *s, unsigned long len,
 							   ValueProblem problem) pg_attribute_noreturn();
+static void report_value_error_ext(RowConverter *rc, ColumnConverter *col,
+								   const char *s, unsigned long len,
+								   ValueProblem problem,
+								   bool in_db_encoding) pg_attribute_noreturn();
 
 /* ----------------------------------------------------------------
  *		MySQL column metadata
@@ -656,13 +660,23 @@ static void
 report_value_error(RowConverter *rc, ColumnConverter *col,
 				   const char *s, unsigned long len, ValueProblem problem)
 {
+	report_value_error_ext(rc, col, s, len, problem,
+						   column_shows_multibyte(rc, col));
+}
+
+/* in_db_encoding: s is text in the database encoding (already converted) */
+static void
+report_value_error_ext(RowConverter *rc, ColumnConverter *col,
+					   const char *s, unsigned long len, ValueProblem problem,
+					   bool in_db_encoding)
+{
 	StringInfoData facts;
 	StringInfoData value;
 
 	initStringInfo(&facts);
 	append_column_facts(&facts, rc, col, true);
 	initStringInfo(&value);
-	append_shown_value(&value, s, len, column_shows_multibyte(rc, col));
+	append_shown_value(&value, s, len, in_db_encoding);
 
 	/* our message says everything the context line would */
 	rc->reporting = true;
@@ -1055,8 +1069,8 @@ server_text(RowConverter *rc, ColumnConverter *col, const char *s,
  * in bytes to keep.
  */
 static int
-enforce_char_limit(RowConverter *rc, ColumnConverter *col, const char *s,
-				   unsigned long wirelen, const char *p, int len)
+enforce_char_limit(RowConverter *rc, ColumnConverter *col, const char *p,
+				   int len)
 {
 	int			keep;
 
@@ -1066,7 +1080,7 @@ enforce_char_limit(RowConverter *rc, ColumnConverter *col, const char *s,
 	for (int i = keep; i < len; i++)
 	{
 		if (p[i] != ' ')
-			report_value_error(rc, col, s, wirelen, VP_TOO_LONG);
+			report_value_error_ext(rc, col, p, len, VP_TOO_LONG, true);
 	}
 	return keep;
 }
@@ -1246,7 +1260,7 @@ conv_text(RowConverter *rc, ColumnConverter *col, const char *s,
 	const char *p = server_text(rc, col, s, len, &plen);
 
 	if (col->max_chars >= 0)
-		plen = enforce_char_limit(rc, col, s, len, p, plen);
+		plen = enforce_char_limit(rc, col, p, plen);
 	return PointerGetDatum(cstring_to_text_with_len(p, plen));
 }
 
@@ -1260,7 +1274,7 @@ conv_bpchar(RowConverter *rc, ColumnConverter *col, const char *s,
 	int			nchars;
 	BpChar	   *result;
 
-	plen = enforce_char_limit(rc, col, s, len, p, plen);
+	plen = enforce_char_limit(rc, col, p, plen);
 	nchars = pg_mbstrlen_with_len(p, plen);
 	if (nchars >= col->max_chars)
 		return PointerGetDatum(cstring_to_text_with_len(p, plen));
