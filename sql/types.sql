@@ -122,6 +122,19 @@ SELECT id, c, vc, tx, length(tx) AS tx_len, octet_length(tx) AS tx_bytes
   FROM etl_stream.query('etl_test', 'SELECT id, c, vc, tx FROM types_latin1 ORDER BY id')
   AS t(id int, c varchar(10), vc varchar(20), tx text);
 
+-- over a latin1 connection the wire text is cp1252 (WIN1252), converted to
+-- the database encoding once per value
+CREATE SERVER etl_test_latin1 FOREIGN DATA WRAPPER etl_stream
+  OPTIONS (host :'mysql_host', port :'mysql_port', dbname 'etl_test',
+           charset 'latin1');
+CREATE USER MAPPING FOR CURRENT_USER SERVER etl_test_latin1
+  OPTIONS (user :'mysql_user', password :'mysql_password');
+SELECT id, c, vc, tx, length(tx) AS tx_len, octet_length(tx) AS tx_bytes
+  FROM etl_stream.query('etl_test_latin1', 'SELECT id, c, vc, tx FROM types_latin1 ORDER BY id')
+  AS t(id int, c varchar(10), vc varchar(20), tx text);
+SELECT * FROM etl_stream.query('etl_test_latin1',
+  'SELECT id, vc FROM types_latin1 ORDER BY id') AS t(id int, vc varchar(4));
+
 --
 -- Binary strings: bytea, every byte kept, NUL included
 --
@@ -245,5 +258,7 @@ SELECT * FROM etl_stream.query('etl_test', 'SELECT id, d FROM types_num') AS t(i
 
 DROP USER MAPPING FOR CURRENT_USER SERVER etl_test_strict;
 DROP SERVER etl_test_strict;
+DROP USER MAPPING FOR CURRENT_USER SERVER etl_test_latin1;
+DROP SERVER etl_test_latin1;
 DROP DOMAIN positive_int, required_text;
 DROP TYPE size_enum;
