@@ -117,6 +117,9 @@ SELECT id, to_json(vc) AS vc
 SELECT * FROM etl_stream.query('etl_test',
   'SELECT id, vc FROM types_text WHERE id IN (1, 2) ORDER BY id') AS t(id int, vc varchar(7));
 
+-- long values are cut to 60 bytes in messages
+SELECT * FROM etl_stream.query('etl_test',
+  'SELECT id, tx FROM types_text WHERE id = 7') AS t(id int, tx varchar(50));
 -- latin1 columns arrive as UTF-8 (the server converts) and stay intact
 SELECT id, c, vc, tx, length(tx) AS tx_len, octet_length(tx) AS tx_bytes
   FROM etl_stream.query('etl_test', 'SELECT id, c, vc, tx FROM types_latin1 ORDER BY id')
