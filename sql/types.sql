@@ -259,6 +259,32 @@ SELECT * FROM etl_stream.query('etl_test', 'SELECT g FROM types_geometry') AS t(
 SELECT * FROM etl_stream.query('etl_test', 'SELECT st FROM types_text') AS t(st varchar[]);
 SELECT * FROM etl_stream.query('etl_test', 'SELECT id, d FROM types_num') AS t(id int);
 
+
+-- The natural type of every fixture column, as the mismatch hint names it
+-- (point fits no MySQL type, so every column is refused)
+CREATE FUNCTION natural_type(tbl text, col text, OUT mysql_type text, OUT natural_type text)
+LANGUAGE plpgsql AS $$
+DECLARE
+	hint text;
+BEGIN
+	EXECUTE format('SELECT * FROM etl_stream.query(%L, %L) AS t(x point)', 'etl_test',
+				   format('SELECT `%s` FROM `%s` LIMIT 0', col, tbl));
+EXCEPTION WHEN datatype_mismatch THEN
+	GET STACKED DIAGNOSTICS hint = PG_EXCEPTION_HINT;
+	natural_type := substring(hint FROM '^Declare the column as (.*), the natural type');
+	mysql_type := substring(hint FROM 'the natural type for MySQL (.*)\.$');
+END
+$$;
+SELECT c.table_name, c.column_name, c.column_type, n.*
+  FROM etl_stream.query('etl_test',
+    'SELECT table_name, column_name, column_type FROM information_schema.columns
+      WHERE table_schema = ''etl_test'' AND table_name LIKE ''types\_%''
+        AND column_name <> ''id''
+      ORDER BY table_name, ordinal_position')
+    AS c(table_name text, column_name text, column_type text),
+  LATERAL natural_type(c.table_name, c.column_name) AS n;
+DROP FUNCTION natural_type;
+
 DROP USER MAPPING FOR CURRENT_USER SERVER etl_test_strict;
 DROP SERVER etl_test_strict;
 DROP USER MAPPING FOR CURRENT_USER SERVER etl_test_latin1;
