@@ -41,7 +41,6 @@ RESET statement_timeout;
 SELECT remote_sleepers() AS still_sleeping;
 
 -- pg_cancel_backend from another session, while this one waits on MySQL
-CREATE EXTENSION dblink;
 SELECT dblink_connect('other', format('host=127.0.0.1 port=%s dbname=%s user=%s',
 	current_setting('port'), current_database(), current_user));
 SELECT dblink_send_query('other',

@@ -11,6 +11,9 @@
 CREATE EXTENSION etl_stream;
 \dx etl_stream
 
+-- dblink gives the tests a second session (cancel, kill mid-stream)
+CREATE EXTENSION dblink;
+
 -- what the extension installed
 SELECT pg_describe_object(classid, objid, 0) AS object
   FROM pg_depend
