@@ -9,6 +9,8 @@
 #   bash test/demo.sh          run, then stop both servers
 #   bash test/demo.sh --keep   run and leave both servers running
 #   bash test/demo.sh --stop   stop servers left by --keep
+#
+# ETL_DEMO_DIR moves the demo elsewhere (for two demos side by side).
 set -euo pipefail
 # One ordered stream: errors appear where they happen.
 exec 2>&1
@@ -16,7 +18,7 @@ exec 2>&1
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$ETL_ROOT"
 
-DEMO_DIR=/tmp/etl_stream_demo
+DEMO_DIR="${ETL_DEMO_DIR:-/tmp/etl_stream_demo}"
 MYSQL_PORT_WANTED="${ETL_MYSQL_PORT:-23306}"
 PG_PORT_WANTED="${ETL_PG_PORT:-25432}"
 
@@ -26,6 +28,13 @@ stop_demo() {
 	stop_mariadb "$DEMO_DIR/mysql"
 	rm -rf "$DEMO_DIR"
 }
+
+# One demo per directory at a time: a second run would stop the first
+# one's servers and delete its files under it.
+exec 9>"$DEMO_DIR.lock"
+if ! flock -n 9; then
+	die "another test/demo.sh is using $DEMO_DIR; wait for it, or set ETL_DEMO_DIR (and the ports) for a second demo"
+fi
 
 keep=0
 case "${1:-}" in
@@ -64,8 +73,9 @@ if [ "$keep" -eq 0 ]; then
 else
 	trap 'rc=$?; [ "$rc" -eq 0 ] || echo "demo FAILED (exit $rc); servers left running: bash test/demo.sh --stop" >&2' EXIT
 fi
-start_mariadb "$DEMO_DIR/mysql" "$MYSQL_PORT_WANTED"
-start_postgres "$DEMO_DIR/pg" "$PG_PORT_WANTED"
+# 9>&-: the servers must not inherit the lock, or a kept demo would hold it.
+start_mariadb "$DEMO_DIR/mysql" "$MYSQL_PORT_WANTED" 9>&-
+start_postgres "$DEMO_DIR/pg" "$PG_PORT_WANTED" 9>&-
 echo "MariaDB pid $MYSQL_PID, PostgreSQL pid $PG_PID"
 
 step "Loading the sample shop into MariaDB (test/fixtures/shop.sql)"
@@ -81,7 +91,7 @@ if [ "$keep" -eq 1 ]; then
 	cat <<-MSG
 		PostgreSQL: $PG_BIN/psql -h 127.0.0.1 -p $PGPORT -U postgres
 		MariaDB:    mariadb --no-defaults -S $MYSQL_SOCKET -u root shop
-		Stop both:  bash test/demo.sh --stop
+		Stop both:  ${ETL_DEMO_DIR:+ETL_DEMO_DIR=$DEMO_DIR }bash test/demo.sh --stop
 	MSG
 else
 	step "Stopping both servers"
