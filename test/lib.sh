@@ -44,6 +44,7 @@ DEPS=(
 	libipc-run-perl
 	procps
 	perl
+	openssl
 )
 
 log() { printf '%s\n' "$*" >&2; }
@@ -156,14 +157,18 @@ stop_pid() {
 	done
 }
 
+# Host and protocol always explicit: the client would otherwise follow
+# MYSQL_HOST from the environment (check.sh exports it for the tests) to
+# TCP port 3306 instead of using -S.
 mysql_root() {
-	mariadb --no-defaults --default-character-set=utf8mb4 -S "$MYSQL_SOCKET" -u root "$@"
+	mariadb --no-defaults --default-character-set=utf8mb4 --protocol=socket \
+		-h localhost -S "$MYSQL_SOCKET" -u root "$@"
 }
 
 # mariadb as the etl user over TCP, as the extension connects.
 mysql_etl() {
 	MYSQL_PWD="$ETL_MYSQL_PASSWORD" mariadb --no-defaults --default-character-set=utf8mb4 \
-		-h 127.0.0.1 -P "$MYSQL_PORT" -u "$ETL_MYSQL_USER" "$@"
+		--protocol=tcp -h 127.0.0.1 -P "$MYSQL_PORT" -u "$ETL_MYSQL_USER" "$@"
 }
 
 # psql against the throwaway cluster: no ~/.psqlrc, stop at the first error.
@@ -171,10 +176,13 @@ pg_psql() {
 	"$PG_BIN/psql" -X -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$PGPORT" -U postgres "$@"
 }
 
-# start_mariadb DIR PORT: a throwaway MariaDB owned by the mysql user, with
-# database shop (and etl_test for fixtures) and the etl user.
+# start_mariadb DIR PORT [MARIADBD_ARG...]: a throwaway MariaDB owned by the
+# mysql user, with database shop (and etl_test for fixtures) and the etl
+# user.  Extra arguments go to mariadbd after ours, so they can override
+# them (a test's TLS certificates, another bind address).
 start_mariadb() {
 	local dir="$1" port="$2" i pid
+	shift 2
 	check_port_free "$port" ETL_MYSQL_PORT
 	mkdir -p "$dir"
 	chown mysql:mysql "$dir"
@@ -192,13 +200,13 @@ start_mariadb() {
 		--skip-name-resolve --max-connections=100 \
 		--innodb-buffer-pool-size=128M --innodb-flush-log-at-trx-commit=2 \
 		--character-set-server=utf8mb4 --collation-server=utf8mb4_general_ci \
-		</dev/null >/dev/null 2>&1 &
+		"$@" </dev/null >/dev/null 2>&1 &
 	local launcher=$!
 	MYSQL_SOCKET="$dir/mysqld.sock"
 	MYSQL_PORT="$port"
 	for ((i = 0; i < 600; i++)); do
 		if [ -S "$MYSQL_SOCKET" ] &&
-			mariadb-admin --no-defaults -S "$MYSQL_SOCKET" -u root ping >/dev/null 2>&1; then
+			mariadb-admin --no-defaults --protocol=socket -h localhost -S "$MYSQL_SOCKET" -u root ping >/dev/null 2>&1; then
 			break
 		fi
 		if ! kill -0 "$launcher" 2>/dev/null; then
@@ -209,11 +217,14 @@ start_mariadb() {
 	done
 	pid="$(live_pid_from "$dir/mysqld.pid" "$dir/data")" || {
 		tail -n 30 "$dir/mysqld.log" >&2 || true
+		stop_pid "$launcher" TERM 30 mariadbd
 		die "mariadbd did not answer within 60s (log: $dir/mysqld.log)"
 	}
 	MYSQL_PID="$pid"
 	export MYSQL_PORT MYSQL_SOCKET MYSQL_PID
-	mysql_root <<-SQL
+	# On failure stop the server we just started: a caller without a trap
+	# must not be left with a stray mariadbd.
+	if ! mysql_root <<-SQL
 		CREATE DATABASE shop;
 		CREATE DATABASE etl_test;
 		CREATE USER '$ETL_MYSQL_USER'@'127.0.0.1' IDENTIFIED BY '$ETL_MYSQL_PASSWORD';
@@ -222,6 +233,10 @@ start_mariadb() {
 		GRANT ALL ON etl_test.* TO '$ETL_MYSQL_USER'@'127.0.0.1', '$ETL_MYSQL_USER'@'localhost';
 		GRANT PROCESS ON *.* TO '$ETL_MYSQL_USER'@'127.0.0.1', '$ETL_MYSQL_USER'@'localhost';
 	SQL
+	then
+		stop_mariadb "$dir"
+		die "could not create the databases and the etl user in MariaDB"
+	fi
 }
 
 # stop_mariadb DIR: stop the server whose pid file is in DIR (only if that
