@@ -11,6 +11,7 @@ OBJS = \
 	src/options.o \
 	src/connection.o \
 	src/convert.o \
+	src/land.o \
 	src/query.o
 
 EXTENSION = etl_stream

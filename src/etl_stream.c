@@ -1,12 +1,14 @@
 /*-------------------------------------------------------------------------
  *
  * etl_stream.c
- *		  The module's entry: the magic block, and later the settings and
- *		  background workers registered when the library is loaded.
+ *		  The module's entry: the magic block, and the settings registered
+ *		  when the library is loaded (later also the background workers).
  *
  * The files of src/ read in the order data flows: query.c (SQL entry
  * points) -> options.c (the source's definition) -> connection.c (talking
- * to MySQL) -> convert.c (MySQL text values to PostgreSQL datums).
+ * to MySQL) -> convert.c (MySQL text values to PostgreSQL datums) ->
+ * land.c (bulk-inserting them into a staging table).  The sync itself
+ * (cutoffs, merges, run history) is SQL in sql/etl_stream--*.sql.
  *
  * IDENTIFICATION
  *		  src/etl_stream.c
@@ -16,5 +18,26 @@
 #include "postgres.h"
 
 #include "fmgr.h"
+#include "utils/guc.h"
+
+#include "etl_stream.h"
 
 PG_MODULE_MAGIC;
+
+/* Days of etl_stream.runs to keep; 0 keeps every run */
+int			etl_stream_history_days = 30;
+
+void		_PG_init(void);
+
+void
+_PG_init(void)
+{
+	DefineCustomIntVariable("etl_stream.history_days",
+							"Days of sync history to keep in etl_stream.runs.",
+							"Older runs are deleted when a sync finishes. 0 keeps every run.",
+							&etl_stream_history_days,
+							30, 0, 36500,
+							PGC_SUSET, 0,
+							NULL, NULL, NULL);
+	MarkGUCPrefixReserved("etl_stream");
+}

@@ -87,6 +87,9 @@ typedef struct SourceOptions
 	char	   *password;		/* never printed anywhere */
 } SourceOptions;
 
+/* etl_stream.c */
+extern int	etl_stream_history_days;
+
 /* options.c */
 extern void get_source_options(ForeignServer *server, UserMapping *mapping,
 							   SourceOptions *opts);

@@ -3,8 +3,9 @@
  * query.c
  *		  SQL entry points for talking to a MySQL source directly:
  *		  etl_stream.query() streams any remote query as a set of rows,
- *		  etl_stream.execute() runs a statement, etl_stream.ping() checks a
- *		  source, etl_stream.disconnect() drops cached connections.
+ *		  etl_stream.execute() runs a statement, etl_stream.describe() tells
+ *		  a result's columns and their natural types, etl_stream.ping()
+ *		  checks a source, etl_stream.disconnect() drops cached connections.
  *
  * IDENTIFICATION
  *		  src/query.c
@@ -25,6 +26,7 @@
 
 PG_FUNCTION_INFO_V1(etl_stream_query);
 PG_FUNCTION_INFO_V1(etl_stream_execute);
+PG_FUNCTION_INFO_V1(etl_stream_describe);
 PG_FUNCTION_INFO_V1(etl_stream_ping);
 PG_FUNCTION_INFO_V1(etl_stream_disconnect);
 
@@ -158,6 +160,59 @@ etl_stream_execute(PG_FUNCTION_ARGS)
 	}
 	source_end_result(conn, res);
 	PG_RETURN_INT64(rows);
+}
+
+/*
+ * etl_stream.describe(server name, sql text)
+ *   RETURNS TABLE (position int, name text, mysql_type text, natural_type text)
+ *
+ * The columns of a remote query's result with their MySQL types and the
+ * PostgreSQL types they map to.  Only the metadata is read: add LIMIT 0 to
+ * the query to keep MySQL from producing rows.
+ */
+Datum
+etl_stream_describe(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	ForeignServer *server = lookup_source(PG_GETARG_NAME(0));
+	char	   *sql = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	SourceConnection *conn;
+	MYSQL_RES  *res;
+	MYSQL_FIELD *fields;
+	unsigned int nfields;
+
+	InitMaterializedSRF(fcinfo, 0);
+	conn = connect_source(server, GetUserId());
+	res = source_query(conn, sql);
+	if (res == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_NO_SCHEMAS),
+				 errmsg("remote statement returned no result set")));
+	fields = mysql_fetch_fields(res);
+	nfields = mysql_num_fields(res);
+	for (unsigned int i = 0; i < nfields; i++)
+	{
+		Datum		values[4];
+		bool		nulls[4] = {false, false, false, false};
+		StringInfoData type_name;
+		int32		typmod;
+		Oid			typid = mysql_natural_type(&fields[i], &typmod);
+
+		initStringInfo(&type_name);
+		append_mysql_type_name(&type_name, &fields[i]);
+		values[0] = Int32GetDatum(i + 1);
+		values[1] = CStringGetTextDatum(fields[i].name);
+		values[2] = CStringGetTextDatum(type_name.data);
+		values[3] = CStringGetTextDatum(format_type_with_typemod(typid, typmod));
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+
+	/* read and drop whatever rows the query produced */
+	while (source_fetch_row(conn, res) != NULL)
+		CHECK_FOR_INTERRUPTS();
+	source_end_result(conn, res);
+
+	return (Datum) 0;
 }
 
 /*

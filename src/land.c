@@ -1,0 +1,285 @@
+/*-------------------------------------------------------------------------
+ *
+ * land.c
+ *		  Landing: stream the rows of a remote query into a local table
+ *		  (a sync's UNLOGGED staging table) through the bulk-insert path
+ *		  that COPY FROM uses.
+ *
+ * Rows are converted straight into the table's slots, buffered, and written
+ * with table_multi_insert() and a BulkInsertState, never one INSERT per
+ * row.  Conversion memory is reset after each flushed batch, so memory does
+ * not grow with the number of rows.  While it runs, the landing shows in
+ * pg_stat_progress_copy as a COPY FROM into the staging table.
+ *
+ * IDENTIFICATION
+ *		  src/land.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/heapam.h"
+#include "access/table.h"
+#include "access/tableam.h"
+#include "access/xact.h"
+#include "catalog/pg_class.h"
+#include "commands/progress.h"
+#include "executor/tuptable.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "utils/acl.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+
+#include "etl_stream.h"
+
+/* Flush the buffered rows at this many rows or bytes, like COPY FROM */
+#define LAND_BATCH_ROWS		1000
+#define LAND_BATCH_BYTES	(64 * 1024)
+
+/* What a conversion error needs to name the row: its key values */
+typedef struct LandRowInfo
+{
+	MYSQL_ROW	row;
+	unsigned long *lengths;
+	int			nkeys;
+	int		   *key_index;		/* result column of each key column */
+	char	  **key_name;
+	int64		rownum;
+} LandRowInfo;
+
+PG_FUNCTION_INFO_V1(etl_stream_land);
+
+static void
+describe_land_row(StringInfo buf, void *arg)
+{
+	LandRowInfo *info = (LandRowInfo *) arg;
+
+	if (info->nkeys == 0 || info->row == NULL)
+	{
+		appendStringInfo(buf, "row %lld", (long long) info->rownum);
+		return;
+	}
+	appendStringInfoString(buf, "key (");
+	for (int i = 0; i < info->nkeys; i++)
+		appendStringInfo(buf, "%s%s", i > 0 ? ", " : "", info->key_name[i]);
+	appendStringInfoString(buf, ")=(");
+	for (int i = 0; i < info->nkeys; i++)
+	{
+		int			k = info->key_index[i];
+
+		if (i > 0)
+			appendStringInfoString(buf, ", ");
+		if (info->row[k] == NULL)
+			appendStringInfoString(buf, "NULL");
+		else
+			appendBinaryStringInfo(buf, info->row[k],
+								   Min(info->lengths[k], 60));
+	}
+	appendStringInfoChar(buf, ')');
+}
+
+/*
+ * Find the key columns among the result's columns, by name.
+ */
+static void
+find_key_columns(LandRowInfo *info, MYSQL_FIELD *fields, unsigned int nfields,
+				 ArrayType *keys)
+{
+	Datum	   *elems;
+	bool	   *nulls;
+	int			n;
+
+	deconstruct_array(keys, TEXTOID, -1, false, TYPALIGN_INT,
+					  &elems, &nulls, &n);
+	info->nkeys = n;
+	info->key_index = palloc(sizeof(int) * Max(n, 1));
+	info->key_name = palloc(sizeof(char *) * Max(n, 1));
+	for (int i = 0; i < n; i++)
+	{
+		char	   *name;
+		unsigned int j;
+
+		if (nulls[i])
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("key column names must not be null")));
+		name = TextDatumGetCString(elems[i]);
+		for (j = 0; j < nfields; j++)
+		{
+			if (pg_strcasecmp(fields[j].name, name) == 0)
+				break;
+		}
+		if (j == nfields)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_COLUMN),
+					 errmsg("key column \"%s\" is not in the remote query's result",
+							name)));
+		info->key_index[i] = j;
+		info->key_name[i] = name;
+	}
+}
+
+/*
+ * etl_stream.land(server name, sql text, target regclass,
+ *                 key_columns text[] DEFAULT NULL, label text DEFAULT NULL)
+ *   RETURNS TABLE (rows_pulled bigint, rows_landed bigint)
+ *
+ * Streams the query's rows into the table, matched by position to its
+ * columns.  rows_pulled counts rows read from MySQL, rows_landed rows
+ * handed to the table; the caller checks they agree.  key_columns name the
+ * row in conversion errors; label names the table ("table x").
+ */
+Datum
+etl_stream_land(PG_FUNCTION_ARGS)
+{
+	ForeignServer *server = GetForeignServerByName(NameStr(*PG_GETARG_NAME(0)),
+												   false);
+	char	   *sql = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	Oid			relid = PG_GETARG_OID(2);
+	TupleDesc	result_desc;
+	Relation	rel;
+	AclResult	aclresult;
+	SourceConnection *conn;
+	MYSQL_RES  *res;
+	MYSQL_FIELD *fields;
+	unsigned int nfields;
+	ConvertOptions copts;
+	RowConverter *converter;
+	LandRowInfo info = {0};
+	BulkInsertState bistate;
+	CommandId	mycid;
+	TupleTableSlot **slots;
+	MemoryContext batchcxt;
+	MemoryContext oldcxt;
+	MYSQL_ROW	row;
+	int			nbuffered = 0;
+	Size		buffered_bytes = 0;
+	int64		pulled = 0;
+	int64		landed = 0;
+	int64		bytes = 0;
+	Datum		values[2];
+	bool		nulls[2] = {false, false};
+
+	if (get_call_result_type(fcinfo, NULL, &result_desc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+
+	aclresult = pg_foreign_server_aclcheck(server->serverid, GetUserId(),
+										   ACL_USAGE);
+	if (aclresult != ACLCHECK_OK)
+		aclcheck_error(aclresult, OBJECT_FOREIGN_SERVER, server->servername);
+
+	rel = table_open(relid, RowExclusiveLock);
+	aclresult = pg_class_aclcheck(relid, GetUserId(), ACL_INSERT);
+	if (aclresult != ACLCHECK_OK)
+		aclcheck_error(aclresult, get_relkind_objtype(rel->rd_rel->relkind),
+					   RelationGetRelationName(rel));
+
+	/*
+	 * The bulk path writes heap tuples only: no index entries, triggers or
+	 * constraint checks.  Staging tables have none of those; refuse any
+	 * other table rather than write around its rules.
+	 */
+	if (rel->rd_rel->relkind != RELKIND_RELATION ||
+		rel->rd_rel->relhasindex || rel->trigdesc != NULL ||
+		(rel->rd_att->constr != NULL &&
+		 (rel->rd_att->constr->has_not_null || rel->rd_att->constr->num_check > 0)))
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("cannot land rows into \"%s\"", RelationGetRelationName(rel)),
+				 errdetail("Landing needs a plain table without indexes, triggers or constraints, such as a staging table.")));
+
+	conn = connect_source(server, GetUserId());
+	res = source_query(conn, sql);
+	if (res == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_NO_SCHEMAS),
+				 errmsg("remote statement returned no result set")));
+	fields = mysql_fetch_fields(res);
+	nfields = mysql_num_fields(res);
+
+	if (!PG_ARGISNULL(3))
+		find_key_columns(&info, fields, nfields, PG_GETARG_ARRAYTYPE_P(3));
+
+	copts.invalid_dates = conn->opts->invalid_dates;
+	copts.source_encoding = conn->opts->charset_encoding;
+	copts.relname = PG_ARGISNULL(4)
+		? psprintf("table \"%s\"", RelationGetRelationName(rel))
+		: text_to_cstring(PG_GETARG_TEXT_PP(4));
+	copts.describe_row = describe_land_row;
+	copts.describe_arg = &info;
+	converter = build_row_converter(fields, nfields, RelationGetDescr(rel),
+									&copts);
+
+	pgstat_progress_start_command(PROGRESS_COMMAND_COPY, relid);
+	pgstat_progress_update_param(PROGRESS_COPY_COMMAND, PROGRESS_COPY_COMMAND_FROM);
+	pgstat_progress_update_param(PROGRESS_COPY_TYPE, PROGRESS_COPY_TYPE_CALLBACK);
+
+	bistate = GetBulkInsertState();
+	mycid = GetCurrentCommandId(true);
+	slots = palloc(sizeof(TupleTableSlot *) * LAND_BATCH_ROWS);
+	for (int i = 0; i < LAND_BATCH_ROWS; i++)
+		slots[i] = table_slot_create(rel, NULL);
+	batchcxt = AllocSetContextCreate(CurrentMemoryContext,
+									 "etl_stream land batch",
+									 ALLOCSET_DEFAULT_SIZES);
+
+	for (;;)
+	{
+		CHECK_FOR_INTERRUPTS();
+		row = source_fetch_row(conn, res);
+		if (row != NULL)
+		{
+			TupleTableSlot *slot = slots[nbuffered];
+			unsigned long *lengths = mysql_fetch_lengths(res);
+
+			pulled++;
+			info.row = row;
+			info.lengths = lengths;
+			info.rownum = pulled;
+
+			ExecClearTuple(slot);
+			oldcxt = MemoryContextSwitchTo(batchcxt);
+			convert_row(converter, row, lengths, slot->tts_values,
+						slot->tts_isnull);
+			MemoryContextSwitchTo(oldcxt);
+			ExecStoreVirtualTuple(slot);
+			nbuffered++;
+			for (unsigned int i = 0; i < nfields; i++)
+				buffered_bytes += lengths[i];
+		}
+
+		if (nbuffered > 0 &&
+			(row == NULL || nbuffered == LAND_BATCH_ROWS ||
+			 buffered_bytes >= LAND_BATCH_BYTES))
+		{
+			table_multi_insert(rel, slots, nbuffered, mycid, 0, bistate);
+			landed += nbuffered;
+			bytes += buffered_bytes;
+			nbuffered = 0;
+			buffered_bytes = 0;
+			MemoryContextReset(batchcxt);
+			pgstat_progress_update_param(PROGRESS_COPY_TUPLES_PROCESSED, landed);
+			pgstat_progress_update_param(PROGRESS_COPY_BYTES_PROCESSED, bytes);
+		}
+		if (row == NULL)
+			break;
+	}
+	source_end_result(conn, res);
+
+	for (int i = 0; i < LAND_BATCH_ROWS; i++)
+		ExecDropSingleTupleTableSlot(slots[i]);
+	FreeBulkInsertState(bistate);
+	table_finish_bulk_insert(rel, 0);
+	pgstat_progress_end_command();
+	table_close(rel, NoLock);
+
+	values[0] = Int64GetDatum(pulled);
+	values[1] = Int64GetDatum(landed);
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(result_desc),
+													  values, nulls)));
+}
