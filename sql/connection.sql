@@ -115,10 +115,21 @@ CREATE SERVER slow FOREIGN DATA WRAPPER etl_stream
 CREATE USER MAPPING FOR CURRENT_USER SERVER slow
   OPTIONS (user 'etl', password 'secret');
 SELECT show_error($$SELECT * FROM etl_stream.query('slow', 'SELECT SLEEP(5)') AS t(x int)$$);
-SELECT count(*) AS sleeping
-  FROM etl_stream.query('shop',
+-- (a killed statement can stay listed for a moment while it winds down)
+CREATE FUNCTION sleepers() RETURNS bigint LANGUAGE sql AS $$
+  SELECT count(*) FROM etl_stream.query('shop',
     'SELECT id FROM information_schema.processlist WHERE info = ''SELECT SLEEP(5)''')
-    AS t(id bigint);
+    AS t(id bigint)
+$$;
+DO $$
+BEGIN
+	FOR i IN 1..40 LOOP
+		EXIT WHEN sleepers() = 0;
+		PERFORM pg_sleep(0.05);
+	END LOOP;
+END
+$$;
+SELECT sleepers() AS sleeping;
 SELECT * FROM etl_stream.query('slow', 'SELECT 42') AS t(x int);
 DROP SERVER slow CASCADE;
 
