@@ -239,12 +239,24 @@ start_mariadb() {
 	fi
 }
 
-# stop_mariadb DIR: stop the server whose pid file is in DIR (only if that
-# pid really is our mariadbd).
+# stop_from_pidfile FILE WORD SIG WHAT: stop the server named by FILE if
+# it is ours (see live_pid_from).  Says so when the pid is alive but cannot
+# be confirmed as ours (say, /proc is not mounted): never a silent no-op.
+stop_from_pidfile() {
+	local file="$1" word="$2" sig="$3" what="$4" pid
+	if pid="$(live_pid_from "$file" "$word")"; then
+		stop_pid "$pid" "$sig" 60 "$what"
+		return 0
+	fi
+	pid="$(head -n 1 "$file" 2>/dev/null | tr -dc '0-9')" || true
+	if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
+		log "warning: $file names pid $pid, which is not recognisably our $what; left alone"
+	fi
+}
+
+# stop_mariadb DIR: stop the server whose pid file is in DIR.
 stop_mariadb() {
-	local dir="$1" pid
-	pid="$(live_pid_from "$dir/mysqld.pid" "$dir/data")" || return 0
-	stop_pid "$pid" TERM 60 mariadbd
+	stop_from_pidfile "$1/mysqld.pid" "$1/data" TERM mariadbd
 }
 
 # start_postgres DIR PORT: a throwaway PostgreSQL 15 cluster run by the
@@ -288,9 +300,7 @@ start_postgres() {
 # stop_postgres DIR: a fast shutdown (SIGINT) of the postmaster whose pid
 # file is in DIR/data.
 stop_postgres() {
-	local dir="$1" pid
-	pid="$(live_pid_from "$dir/data/postmaster.pid" "$dir/data")" || return 0
-	stop_pid "$pid" INT 60 postgres
+	stop_from_pidfile "$1/data/postmaster.pid" "$1/data" INT postgres
 }
 
 # Load test/fixtures into a running MariaDB: shop.sql into shop, every
