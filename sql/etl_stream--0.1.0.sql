@@ -320,7 +320,8 @@ $$;
 -- an interval for time ones (a number there means seconds).
 CREATE FUNCTION etl_stream._normalize_lookback(kind text, value text, value_type text)
 RETURNS text
-LANGUAGE plpgsql IMMUTABLE AS $$
+LANGUAGE plpgsql IMMUTABLE
+SET datestyle = 'ISO, YMD' SET intervalstyle = 'postgres' AS $$
 DECLARE
     is_number boolean := value_type IN ('smallint', 'integer', 'bigint', 'numeric',
                                         'real', 'double precision');
@@ -435,9 +436,14 @@ BEGIN
 END
 $$;
 
+-- Watermarks and look-backs are kept as text.  The functions that turn
+-- them into values and back pin DateStyle and IntervalStyle, so a session's
+-- settings (DMY dates, say) can never change what a stored value means.
+
 -- A value of the watermark's type as a PostgreSQL constant (prunable)
 CREATE FUNCTION etl_stream._typed_literal(t etl_stream.tables, value text) RETURNS text
-LANGUAGE plpgsql STABLE AS $$
+LANGUAGE plpgsql STABLE
+SET datestyle = 'ISO, YMD' SET intervalstyle = 'postgres' AS $$
 BEGIN
     RETURN CASE t.watermark_kind
         WHEN 'integer' THEN value::numeric::text
@@ -450,7 +456,8 @@ $$;
 
 -- The same value as a MySQL constant (TIMESTAMP values are read in UTC)
 CREATE FUNCTION etl_stream._mysql_value(t etl_stream.tables, value text) RETURNS text
-LANGUAGE plpgsql STABLE AS $$
+LANGUAGE plpgsql STABLE
+SET datestyle = 'ISO, YMD' SET intervalstyle = 'postgres' AS $$
 BEGIN
     RETURN CASE t.watermark_kind
         WHEN 'integer' THEN value::numeric::text
@@ -464,7 +471,8 @@ $$;
 
 -- The canonical text of a watermark value
 CREATE FUNCTION etl_stream._canonical(t etl_stream.tables, value text) RETURNS text
-LANGUAGE plpgsql STABLE AS $$
+LANGUAGE plpgsql STABLE
+SET datestyle = 'ISO, YMD' SET intervalstyle = 'postgres' AS $$
 BEGIN
     RETURN CASE t.watermark_kind
         WHEN 'integer' THEN value::numeric::text
@@ -479,7 +487,8 @@ $$;
 -- The cutoff of the next run: last high watermark minus the look-back,
 -- computed now, as canonical text.  NULL: pull everything.
 CREATE FUNCTION etl_stream._cutoff(t etl_stream.tables) RETURNS text
-LANGUAGE plpgsql STABLE AS $$
+LANGUAGE plpgsql STABLE
+SET datestyle = 'ISO, YMD' SET intervalstyle = 'postgres' AS $$
 BEGIN
     IF t.high_watermark IS NULL OR t.strategy = 'full_refresh' OR t.watermark IS NULL THEN
         RETURN NULL;
@@ -508,7 +517,8 @@ CREATE TYPE etl_stream.plan AS (
 CREATE FUNCTION etl_stream._plan(t etl_stream.tables, range_from text, range_to text,
                                  into_table text DEFAULT NULL)
 RETURNS etl_stream.plan
-LANGUAGE plpgsql STABLE AS $$
+LANGUAGE plpgsql STABLE
+SET datestyle = 'ISO, YMD' SET intervalstyle = 'postgres' AS $$
 DECLARE
     p etl_stream.plan;
     target text := coalesce(into_table, format('%I.%I', t.target_schema, t.target_table));
@@ -648,7 +658,9 @@ BEGIN
         RAISE EXCEPTION 'full_refresh needs a plain table, and % is not one', target
             USING ERRCODE = 'wrong_object_type';
     END IF;
-    EXECUTE format('DROP TABLE IF EXISTS %s', fresh);
+    IF to_regclass(fresh) IS NOT NULL THEN
+        EXECUTE format('DROP TABLE %s', fresh);     -- left by a crashed run
+    END IF;
     EXECUTE format('CREATE TABLE %s (LIKE %s INCLUDING ALL EXCLUDING INDEXES)', fresh, target);
     RETURN fresh;
 END
@@ -709,9 +721,23 @@ BEGIN
 END
 $$;
 
+-- The highest watermark in staging (the batch just landed), as text
+CREATE FUNCTION etl_stream._batch_watermark(t etl_stream.tables) RETURNS text
+LANGUAGE plpgsql STABLE
+SET datestyle = 'ISO, YMD' SET intervalstyle = 'postgres' AS $$
+DECLARE
+    result text;
+BEGIN
+    EXECUTE format('SELECT max(%I)::text FROM etl_stream_staging.%I', t.watermark, t.name)
+       INTO result;
+    RETURN etl_stream._canonical(t, result);
+END
+$$;
+
 -- The later of two watermark values (either may be NULL)
 CREATE FUNCTION etl_stream._later(t etl_stream.tables, a text, b text) RETURNS text
-LANGUAGE plpgsql STABLE AS $$
+LANGUAGE plpgsql STABLE
+SET datestyle = 'ISO, YMD' SET intervalstyle = 'postgres' AS $$
 BEGIN
     IF a IS NULL OR b IS NULL THEN
         RETURN etl_stream._canonical(t, coalesce(a, b));
@@ -750,9 +776,9 @@ DECLARE
     target text := format('%I.%I', t.target_schema, t.target_table);
     staging text := format('etl_stream_staging.%I', t.name);
     fresh text;
-    max_wm text;
     live real;
     detail text;
+    context text;
     days int;
 BEGIN
     r.table_name := t.name;
@@ -832,8 +858,8 @@ BEGIN
             t0 := clock_timestamp();
             r.new_watermark := t.high_watermark;
             IF t.watermark IS NOT NULL AND range_from IS NULL AND range_to IS NULL THEN
-                EXECUTE format('SELECT max(%I)::text FROM %s', t.watermark, staging) INTO max_wm;
-                r.new_watermark := etl_stream._later(t, t.high_watermark, max_wm);
+                r.new_watermark := etl_stream._later(t, t.high_watermark,
+                                                     etl_stream._batch_watermark(t));
                 UPDATE etl_stream.tables x SET high_watermark = r.new_watermark WHERE x.name = t.name;
             END IF;
             -- keep the planner's statistics in step after a large change
@@ -846,10 +872,16 @@ BEGIN
             r.finish_s := extract(epoch FROM clock_timestamp() - t0);
             r.status := 'success';
         EXCEPTION WHEN OTHERS THEN
-            GET STACKED DIAGNOSTICS r.error = MESSAGE_TEXT, detail = PG_EXCEPTION_DETAIL;
+            GET STACKED DIAGNOSTICS r.error = MESSAGE_TEXT, detail = PG_EXCEPTION_DETAIL,
+                                    context = PG_EXCEPTION_CONTEXT;
             IF detail <> '' THEN
                 r.error := r.error || E'\n' || detail;
             END IF;
+            -- keep what conversion said about the row (column, key, value),
+            -- not the PL/pgSQL call stack
+            SELECT r.error || coalesce(E'\n' || string_agg(l, E'\n'), '') INTO r.error
+              FROM regexp_split_to_table(context, E'\n') l
+             WHERE l ~ '^column "';
             r.status := 'failed';
             r.failed_phase := phase;
             r.rows_inserted := 0; r.rows_updated := 0; r.rows_unchanged := 0; r.rows_deleted := 0;
@@ -904,7 +936,7 @@ COMMENT ON FUNCTION etl_stream.sync_all(boolean) IS
 -- plans of the statements that touch the target.
 --
 CREATE FUNCTION etl_stream.explain(name text, range_from text DEFAULT NULL,
-                                   range_to text DEFAULT NULL)
+                                   range_to text DEFAULT NULL, costs boolean DEFAULT true)
 RETURNS SETOF text
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -920,20 +952,20 @@ BEGIN
     RETURN NEXT 'on MySQL: ' || p.remote_sql;
     IF p.delete_sql IS NOT NULL THEN
         RETURN NEXT 'delete: ' || p.delete_sql;
-        FOR line IN EXECUTE 'EXPLAIN ' || p.delete_sql LOOP
+        FOR line IN EXECUTE format('EXPLAIN (COSTS %s) %s', CASE WHEN costs THEN 'ON' ELSE 'OFF' END, p.delete_sql) LOOP
             RETURN NEXT '  ' || line;
         END LOOP;
     END IF;
     RETURN NEXT 'merge: ' || p.merge_sql;
     IF t.strategy <> 'full_refresh' THEN
-        FOR line IN EXECUTE 'EXPLAIN ' || p.merge_sql LOOP
+        FOR line IN EXECUTE format('EXPLAIN (COSTS %s) %s', CASE WHEN costs THEN 'ON' ELSE 'OFF' END, p.merge_sql) LOOP
             RETURN NEXT '  ' || line;
         END LOOP;
     END IF;
 END
 $$;
 
-COMMENT ON FUNCTION etl_stream.explain(text, text, text) IS
+COMMENT ON FUNCTION etl_stream.explain(text, text, text, boolean) IS
   'the SQL and plans the next sync of a table would run, with its literal cutoff';
 
 --
