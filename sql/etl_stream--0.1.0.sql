@@ -1003,3 +1003,25 @@ SELECT t.name,
 
 COMMENT ON VIEW etl_stream.status IS
   'per registered table: watermark, how far behind, last success, last run, last error';
+
+--
+-- progress: syncs pulling right now, with rows landed so far.  The landing
+-- reports through PostgreSQL's COPY progress counters (it is a bulk load
+-- into the staging table); the phases after the pull are not shown yet.
+--
+CREATE VIEW etl_stream.progress AS
+SELECT p.pid,
+       t.name AS table_name,
+       'pull'::text AS phase,
+       p.tuples_processed AS rows_landed,
+       p.bytes_processed AS bytes_landed,
+       a.xact_start AS started_at,
+       now() - a.xact_start AS running_for
+  FROM pg_stat_progress_copy p
+  JOIN pg_class c ON c.oid = p.relid
+  JOIN pg_namespace n ON n.oid = c.relnamespace AND n.nspname = 'etl_stream_staging'
+  JOIN etl_stream.tables t ON t.name = c.relname
+  LEFT JOIN pg_stat_activity a ON a.pid = p.pid;
+
+COMMENT ON VIEW etl_stream.progress IS
+  'syncs pulling right now: table, rows and bytes landed so far';
