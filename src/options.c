@@ -148,7 +148,7 @@ parse_ssl_mode(DefElem *def)
 {
 	const char *value = defGetString(def);
 
-	for (int i = 0; i < lengthof(ssl_mode_names); i++)
+	for (int i = 0; i < (int) lengthof(ssl_mode_names); i++)
 	{
 		if (strcmp(value, ssl_mode_names[i]) == 0)
 			return (SslMode) i;
