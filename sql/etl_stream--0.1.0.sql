@@ -113,7 +113,7 @@ CREATE TABLE etl_stream.tables (
     enabled         boolean NOT NULL DEFAULT true,
     high_watermark  text,               -- of the last successful run
     created_at      timestamptz NOT NULL DEFAULT now(),
-    CHECK (watermark IS NOT NULL OR strategy IN ('full_refresh', 'append')),
+    CHECK (watermark IS NOT NULL OR strategy <> 'merge'),
     CHECK ((watermark IS NULL) = (watermark_kind IS NULL)),
     CHECK (columns <> '{}' AND cardinality(columns) = cardinality(column_types)),
     CHECK (key_columns <@ columns),
@@ -302,10 +302,10 @@ BEGIN
                 USING ERRCODE = 'datatype_mismatch',
                       HINT = 'Use an integer column (such as unix seconds), DATE, DATETIME or TIMESTAMP.';
         END IF;
-    ELSIF t.strategy IN ('merge', 'delete_insert') THEN
+    ELSIF t.strategy = 'merge' THEN
         RAISE EXCEPTION 'strategy "%" needs a watermark column', t.strategy
             USING ERRCODE = 'invalid_parameter_value',
-                  HINT = 'Without one, use full_refresh (everything, every time) or append.';
+                  HINT = 'Without one, use full_refresh or delete_insert (everything, every time) or append.';
     END IF;
 
     t.lookback := etl_stream._normalize_lookback(t.watermark_kind, lookback::text,
@@ -666,6 +666,23 @@ BEGIN
 END
 $$;
 
+-- A relation name free in the schema, for an index built before the swap
+CREATE FUNCTION etl_stream._unused_name(schema name, base name) RETURNS name
+LANGUAGE plpgsql AS $$
+DECLARE
+    candidate name;
+BEGIN
+    FOR n IN 1..1000 LOOP
+        candidate := left(base, 50) || '_etl' || n;
+        IF NOT EXISTS (SELECT FROM pg_class c JOIN pg_namespace s ON s.oid = c.relnamespace
+                        WHERE s.nspname = schema AND c.relname = candidate) THEN
+            RETURN candidate;
+        END IF;
+    END LOOP;
+    RAISE EXCEPTION 'no free name for a copy of "%" in schema "%"', base, schema;
+END
+$$;
+
 CREATE FUNCTION etl_stream._swap_in(t etl_stream.tables, fresh text) RETURNS void
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -673,7 +690,7 @@ DECLARE
     target regclass := target_name::regclass;
     owner name;
     i record;
-    n int := 0;
+    tmp text;
     renames text[] := '{}';
 BEGIN
     IF EXISTS (SELECT FROM pg_depend d JOIN pg_rewrite r ON d.classid = 'pg_rewrite'::regclass AND d.objid = r.oid
@@ -687,19 +704,19 @@ BEGIN
                FROM pg_constraint c
               WHERE c.conrelid = target AND c.contype IN ('p', 'u', 'x')
     LOOP
-        n := n + 1;
-        EXECUTE format('ALTER TABLE %s ADD CONSTRAINT %I %s', fresh, 'etl_tmp_' || n, i.def);
-        renames := renames || format('ALTER TABLE %s RENAME CONSTRAINT %I TO %I', target_name, 'etl_tmp_' || n, i.conname);
+        tmp := etl_stream._unused_name(t.target_schema, i.conname);
+        EXECUTE format('ALTER TABLE %s ADD CONSTRAINT %I %s', fresh, tmp, i.def);
+        renames := renames || format('ALTER TABLE %s RENAME CONSTRAINT %I TO %I', target_name, tmp, i.conname);
     END LOOP;
     FOR i IN SELECT c.relname, pg_get_indexdef(x.indexrelid) AS def
                FROM pg_index x JOIN pg_class c ON c.oid = x.indexrelid
               WHERE x.indrelid = target
                 AND NOT EXISTS (SELECT FROM pg_constraint k WHERE k.conindid = x.indexrelid AND k.conrelid = target)
     LOOP
-        n := n + 1;
+        tmp := etl_stream._unused_name(t.target_schema, i.relname);
         EXECUTE replace(i.def, format(' INDEX %I ON %s ', i.relname, target_name),
-                        format(' INDEX %I ON %s ', 'etl_tmp_' || n, fresh));
-        renames := renames || format('ALTER INDEX %I.%I RENAME TO %I', t.target_schema, 'etl_tmp_' || n, i.relname);
+                        format(' INDEX %I ON %s ', tmp, fresh));
+        renames := renames || format('ALTER INDEX %I.%I RENAME TO %I', t.target_schema, tmp, i.relname);
     END LOOP;
 
     SELECT r.rolname INTO owner FROM pg_class c JOIN pg_roles r ON r.oid = c.relowner WHERE c.oid = target;

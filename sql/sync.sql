@@ -221,6 +221,14 @@ CREATE INDEX sales_copy_by_date ON sales_copy (sale_date) WHERE amount > 0;
 GRANT SELECT ON sales_copy TO PUBLIC;
 SELECT * FROM run('sales_copy');
 SELECT * FROM run('sales_copy');
+-- without a watermark, delete_insert replaces everything in place: every
+-- reader's snapshot sees the old rows or the new ones (see docs/sync.md)
+SELECT strategy, watermark FROM etl_stream.add_table('sales_in_place', server => 'etl_test',
+    source_table => 'daily_sales', strategy => 'delete_insert');
+SELECT etl_stream.create_target('sales_in_place');
+SELECT * FROM run('sales_in_place');
+SELECT * FROM run('sales_in_place');
+SELECT count(*), sum(amount) FROM sales_in_place;
 -- a new table under the old name, with its key, index and grants
 SELECT count(*), sum(amount) FROM sales_copy;
 \d sales_copy

@@ -42,6 +42,7 @@
 #include "utils/timestamp.h"
 
 #include <errmsg.h>
+#include <mysqld_error.h>
 
 #include "etl_stream.h"
 
@@ -582,6 +583,22 @@ source_query(SourceConnection *conn, const char *sql)
 }
 
 /*
+ * source_query() for statements that must return rows (SELECT, SHOW).
+ */
+MYSQL_RES *
+source_query_rows(SourceConnection *conn, const char *sql)
+{
+	MYSQL_RES  *res = source_query(conn, sql);
+
+	if (res == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_NO_SCHEMAS),
+				 errmsg("remote statement returned no result set"),
+				 errhint("Use etl_stream.execute for statements that return no rows.")));
+	return res;
+}
+
+/*
  * The next row of the stream, or NULL at its end.  A fetch error is always
  * raised: a result is never cut short silently.
  */
@@ -663,12 +680,13 @@ kill_remote_query(ConnCacheEntry *entry)
 		return;
 
 	killer = make_handle(opts, false, KILL_TIMEOUT_SECS);
-	if (mysql_real_connect(killer,
-						   opts->unix_socket ? NULL : opts->host,
-						   opts->user, opts->password, NULL, opts->port,
-						   opts->unix_socket, 0) == NULL ||
-		(snprintf(sql, sizeof(sql), "KILL QUERY %lu", conn->thread_id),
-		 mysql_real_query(killer, sql, strlen(sql)) != 0))
+	snprintf(sql, sizeof(sql), "KILL QUERY %lu", conn->thread_id);
+	if ((mysql_real_connect(killer,
+							opts->unix_socket ? NULL : opts->host,
+							opts->user, opts->password, NULL, opts->port,
+							opts->unix_socket, 0) == NULL ||
+		 mysql_real_query(killer, sql, strlen(sql)) != 0) &&
+		mysql_errno(killer) != ER_NO_SUCH_THREAD)	/* already gone: fine */
 	{
 		ereport(WARNING,
 				(errcode(ERRCODE_CONNECTION_FAILURE),
