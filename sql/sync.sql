@@ -57,6 +57,8 @@ $$;
 -- the first run pulls everything: no cutoff yet
 SELECT * FROM run('orders');
 SELECT orders_diff() AS differences;
+-- a large change is followed by ANALYZE, in the run's transaction
+SELECT reltuples AS analyzed_rows FROM pg_class WHERE oid = 'orders'::regclass;
 
 -- no change at the source: the look-back re-reads the last 10 seconds,
 -- and nothing is written
@@ -126,12 +128,18 @@ SELECT status, failed_phase, rows_inserted, cutoff, new_watermark
 -- ---------------------------------------------------------------------
 -- One run per table at a time
 -- ---------------------------------------------------------------------
+SELECT name FROM etl_stream.add_table('orders_copy', server => 'etl_test',
+    source_table => 'orders', watermark => 'update_time',
+    target_table => 'orders_copy');
+SELECT etl_stream.create_target('orders_copy');
 SELECT dblink_connect('other', format('host=127.0.0.1 port=%s dbname=%s user=%s',
     current_setting('port'), current_database(), current_user));
 SELECT dblink_exec('other', 'BEGIN');
 SELECT * FROM dblink('other', $$SELECT status FROM etl_stream.sync('orders')$$) AS t(status text);
 -- while that transaction is open, a second sync is skipped at once
 SELECT status, error FROM run('orders');
+-- other tables sync as usual meanwhile
+SELECT status FROM run('orders_copy');
 -- or waits, here no longer than lock_timeout, and is then skipped
 SET lock_timeout = '200ms';
 SELECT status, error FROM run('orders', wait => true);
