@@ -91,6 +91,7 @@ typedef struct SourceOptions
 extern int	etl_stream_history_days;
 
 /* options.c */
+extern ForeignServer *lookup_source(const char *server_name);
 extern void get_source_options(ForeignServer *server, UserMapping *mapping,
 							   SourceOptions *opts);
 extern int	mysql_charset_encoding(const char *charset);
@@ -122,6 +123,7 @@ extern SourceConnection *connect_source(ForeignServer *server, Oid userid);
 extern void disconnect_source(SourceConnection *conn);
 extern bool disconnect_server(Oid serverid);
 extern MYSQL_RES *source_query(SourceConnection *conn, const char *sql);
+extern MYSQL_RES *source_query_rows(SourceConnection *conn, const char *sql);
 extern MYSQL_ROW source_fetch_row(SourceConnection *conn, MYSQL_RES *res);
 extern void source_end_result(SourceConnection *conn, MYSQL_RES *res);
 extern double source_ping(SourceConnection *conn);

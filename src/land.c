@@ -137,8 +137,7 @@ find_key_columns(LandRowInfo *info, MYSQL_FIELD *fields, unsigned int nfields,
 Datum
 etl_stream_land(PG_FUNCTION_ARGS)
 {
-	ForeignServer *server = GetForeignServerByName(NameStr(*PG_GETARG_NAME(0)),
-												   false);
+	ForeignServer *server = lookup_source(NameStr(*PG_GETARG_NAME(0)));
 	char	   *sql = text_to_cstring(PG_GETARG_TEXT_PP(1));
 	Oid			relid = PG_GETARG_OID(2);
 	TupleDesc	result_desc;
@@ -168,11 +167,6 @@ etl_stream_land(PG_FUNCTION_ARGS)
 	if (get_call_result_type(fcinfo, NULL, &result_desc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "return type must be a row type");
 
-	aclresult = pg_foreign_server_aclcheck(server->serverid, GetUserId(),
-										   ACL_USAGE);
-	if (aclresult != ACLCHECK_OK)
-		aclcheck_error(aclresult, OBJECT_FOREIGN_SERVER, server->servername);
-
 	rel = table_open(relid, RowExclusiveLock);
 	aclresult = pg_class_aclcheck(relid, GetUserId(), ACL_INSERT);
 	if (aclresult != ACLCHECK_OK)
@@ -194,11 +188,7 @@ etl_stream_land(PG_FUNCTION_ARGS)
 				 errdetail("Landing needs a plain table without indexes, triggers or constraints, such as a staging table.")));
 
 	conn = connect_source(server, GetUserId());
-	res = source_query(conn, sql);
-	if (res == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_FDW_NO_SCHEMAS),
-				 errmsg("remote statement returned no result set")));
+	res = source_query_rows(conn, sql);
 	fields = mysql_fetch_fields(res);
 	nfields = mysql_num_fields(res);
 

@@ -23,6 +23,8 @@
 #include "fmgr.h"
 #include "lib/stringinfo.h"
 #include "mb/pg_wchar.h"
+#include "miscadmin.h"
+#include "utils/acl.h"
 #include "utils/builtins.h"
 
 #include "etl_stream.h"
@@ -322,6 +324,32 @@ etl_stream_fdw_validator(PG_FUNCTION_ARGS)
 	}
 
 	PG_RETURN_VOID();
+}
+
+/*
+ * The foreign server by name, after checking that it belongs to our
+ * wrapper and that the current user may use it.
+ */
+ForeignServer *
+lookup_source(const char *server_name)
+{
+	ForeignServer *server = GetForeignServerByName(server_name, false);
+	ForeignDataWrapper *fdw = GetForeignDataWrapper(server->fdwid);
+	AclResult	aclresult;
+
+	if (strcmp(fdw->fdwname, "etl_stream") != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("server \"%s\" is not an etl_stream server",
+						server->servername),
+				 errdetail("It uses foreign-data wrapper \"%s\".", fdw->fdwname)));
+
+	aclresult = pg_foreign_server_aclcheck(server->serverid, GetUserId(),
+										   ACL_USAGE);
+	if (aclresult != ACLCHECK_OK)
+		aclcheck_error(aclresult, OBJECT_FOREIGN_SERVER, server->servername);
+
+	return server;
 }
 
 /*

@@ -17,7 +17,6 @@
 #include "access/htup_details.h"
 #include "funcapi.h"
 #include "miscadmin.h"
-#include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/memutils.h"
 #include "utils/tuplestore.h"
@@ -29,32 +28,6 @@ PG_FUNCTION_INFO_V1(etl_stream_execute);
 PG_FUNCTION_INFO_V1(etl_stream_describe);
 PG_FUNCTION_INFO_V1(etl_stream_ping);
 PG_FUNCTION_INFO_V1(etl_stream_disconnect);
-
-/*
- * The foreign server by name, after checking that it belongs to our
- * wrapper and that the current user may use it.
- */
-static ForeignServer *
-lookup_source(Name server_name)
-{
-	ForeignServer *server = GetForeignServerByName(NameStr(*server_name), false);
-	ForeignDataWrapper *fdw = GetForeignDataWrapper(server->fdwid);
-	AclResult	aclresult;
-
-	if (strcmp(fdw->fdwname, "etl_stream") != 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
-				 errmsg("server \"%s\" is not an etl_stream server",
-						server->servername),
-				 errdetail("It uses foreign-data wrapper \"%s\".", fdw->fdwname)));
-
-	aclresult = pg_foreign_server_aclcheck(server->serverid, GetUserId(),
-										   ACL_USAGE);
-	if (aclresult != ACLCHECK_OK)
-		aclcheck_error(aclresult, OBJECT_FOREIGN_SERVER, server->servername);
-
-	return server;
-}
 
 /* Names the row being converted in conversion errors */
 static void
@@ -74,7 +47,7 @@ Datum
 etl_stream_query(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	ForeignServer *server = lookup_source(PG_GETARG_NAME(0));
+	ForeignServer *server = lookup_source(NameStr(*PG_GETARG_NAME(0)));
 	char	   *sql = text_to_cstring(PG_GETARG_TEXT_PP(1));
 	SourceConnection *conn;
 	MYSQL_RES  *res;
@@ -99,12 +72,7 @@ etl_stream_query(PG_FUNCTION_ARGS)
 	tupdesc = rsinfo->setDesc;
 
 	conn = connect_source(server, GetUserId());
-	res = source_query(conn, sql);
-	if (res == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_FDW_NO_SCHEMAS),
-				 errmsg("remote statement returned no result set"),
-				 errhint("Use etl_stream.execute for statements that return no rows.")));
+	res = source_query_rows(conn, sql);
 
 	copts.invalid_dates = conn->opts->invalid_dates;
 	copts.source_encoding = conn->opts->charset_encoding;
@@ -144,7 +112,7 @@ etl_stream_query(PG_FUNCTION_ARGS)
 Datum
 etl_stream_execute(PG_FUNCTION_ARGS)
 {
-	ForeignServer *server = lookup_source(PG_GETARG_NAME(0));
+	ForeignServer *server = lookup_source(NameStr(*PG_GETARG_NAME(0)));
 	char	   *sql = text_to_cstring(PG_GETARG_TEXT_PP(1));
 	SourceConnection *conn = connect_source(server, GetUserId());
 	MYSQL_RES  *res = source_query(conn, sql);
@@ -174,7 +142,7 @@ Datum
 etl_stream_describe(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	ForeignServer *server = lookup_source(PG_GETARG_NAME(0));
+	ForeignServer *server = lookup_source(NameStr(*PG_GETARG_NAME(0)));
 	char	   *sql = text_to_cstring(PG_GETARG_TEXT_PP(1));
 	SourceConnection *conn;
 	MYSQL_RES  *res;
@@ -183,11 +151,7 @@ etl_stream_describe(PG_FUNCTION_ARGS)
 
 	InitMaterializedSRF(fcinfo, 0);
 	conn = connect_source(server, GetUserId());
-	res = source_query(conn, sql);
-	if (res == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_FDW_NO_SCHEMAS),
-				 errmsg("remote statement returned no result set")));
+	res = source_query_rows(conn, sql);
 	fields = mysql_fetch_fields(res);
 	nfields = mysql_num_fields(res);
 	for (unsigned int i = 0; i < nfields; i++)
@@ -221,7 +185,7 @@ etl_stream_describe(PG_FUNCTION_ARGS)
 Datum
 etl_stream_ping(PG_FUNCTION_ARGS)
 {
-	ForeignServer *server = lookup_source(PG_GETARG_NAME(0));
+	ForeignServer *server = lookup_source(NameStr(*PG_GETARG_NAME(0)));
 	SourceConnection *conn;
 	TupleDesc	tupdesc;
 	Datum		values[2];
@@ -252,6 +216,6 @@ etl_stream_disconnect(PG_FUNCTION_ARGS)
 	Oid			serverid = InvalidOid;
 
 	if (!PG_ARGISNULL(0))
-		serverid = lookup_source(PG_GETARG_NAME(0))->serverid;
+		serverid = lookup_source(NameStr(*PG_GETARG_NAME(0)))->serverid;
 	PG_RETURN_BOOL(disconnect_server(serverid));
 }
