@@ -220,6 +220,25 @@ plain_then_tls() {
 check "in one session, ALTER SERVER ... SET ssl_mode 'required' reconnects with TLS" \
 	"$out" plain_then_tls
 
+# --- an idle TLS connection is reused ------------------------------------------
+# Before reuse, an idle cached connection is checked with a poll() of its
+# socket: anything readable means MySQL closed it.  TLS 1.3 servers send
+# session tickets after the handshake; had they been left unread, every call
+# would reconnect.  Three calls, a pause, two more: one connection.
+out=$(db -At -v srv=tls_required 2>&1 <<SQL || true
+CREATE TEMP TABLE ids AS
+  SELECT * FROM etl_stream.query(:'srv', 'SELECT CONNECTION_ID()') AS t(id bigint);
+INSERT INTO ids SELECT * FROM etl_stream.query(:'srv', 'SELECT CONNECTION_ID()') AS t(id bigint);
+INSERT INTO ids SELECT * FROM etl_stream.query(:'srv', 'SELECT CONNECTION_ID()') AS t(id bigint);
+SELECT pg_sleep(1);
+INSERT INTO ids SELECT * FROM etl_stream.query(:'srv', 'SELECT CONNECTION_ID()') AS t(id bigint);
+INSERT INTO ids SELECT * FROM etl_stream.query(:'srv', 'SELECT CONNECTION_ID()') AS t(id bigint);
+SELECT 'connections: ' || count(DISTINCT id) || ' of ' || count(*) FROM ids;
+SQL
+)
+check "an idle TLS connection is reused, not re-made (one MySQL connection for five calls)" \
+	"$out" grep -qxF 'connections: 1 of 5'
+
 # --- the shared server has no TLS -------------------------------------------
 server plain_required 127.0.0.1 "$PLAIN_PORT" etl ssl_mode required
 check "ssl_mode 'required' refuses the shared server, which has no TLS" "$(fails plain_required)" \
