@@ -524,12 +524,13 @@ report_source_error(SourceConnection *conn, const char *doing)
 	if (client_error)
 	{
 		/*
-		 * The connection's state is unknown.  If a statement was in flight
-		 * (a read timeout, say), it may still be running on MySQL: kill it.
+		 * The connection's state is unknown, and a statement in flight (a
+		 * read timeout, say) may still be running on MySQL.  The abort this
+		 * error causes kills a busy connection's statement and closes it,
+		 * or just closes a broken one: the same cleanup as after a cancel.
 		 */
-		if (entry->state == CONN_BUSY)
-			kill_remote_query(entry);
-		close_connection(entry);
+		if (entry->state != CONN_BUSY)
+			entry->state = CONN_BROKEN;
 	}
 	else
 	{
