@@ -72,3 +72,14 @@ SELECT count(*) FROM etl_stream.query('shop',
   'SELECT seq, REPEAT(''x'', 200) FROM seq_1_to_1000000') AS t(n bigint, pad text);
 -- 1,000,000 rows of ~210 bytes are 200 MB; the peak grows by less than 8 MB
 SELECT backend_peak_kb() - :peak_100k < 8 * 1024 AS peak_flat;
+
+-- the same for landing into a table through the bulk path (what a sync
+-- does): 2,000,000 rows after 200,000, about the same peak
+CREATE UNLOGGED TABLE landed (n bigint, pad text);
+SELECT * FROM etl_stream.land('shop',
+  'SELECT seq, REPEAT(''x'', 200) FROM seq_1_to_200000', 'landed');
+SELECT backend_peak_kb() AS peak_200k \gset
+TRUNCATE landed;
+SELECT * FROM etl_stream.land('shop',
+  'SELECT seq, REPEAT(''x'', 200) FROM seq_1_to_2000000', 'landed');
+SELECT backend_peak_kb() - :peak_200k < 8 * 1024 AS landing_peak_flat;

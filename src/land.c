@@ -247,7 +247,14 @@ etl_stream_land(PG_FUNCTION_ARGS)
 			(row == NULL || nbuffered == LAND_BATCH_ROWS ||
 			 buffered_bytes >= LAND_BATCH_BYTES))
 		{
+			/*
+			 * heap_multi_insert() allocates per batch (the tuple array,
+			 * toasted copies) in the current context: the batch's, reset
+			 * below, as COPY FROM does with its per-tuple context.
+			 */
+			oldcxt = MemoryContextSwitchTo(batchcxt);
 			table_multi_insert(rel, slots, nbuffered, mycid, 0, bistate);
+			MemoryContextSwitchTo(oldcxt);
 			landed += nbuffered;
 			bytes += buffered_bytes;
 			nbuffered = 0;
