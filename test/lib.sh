@@ -314,6 +314,20 @@ load_fixtures() {
 	done
 }
 
+# create_test_db DB: a fresh database with the extension, server src on the
+# MariaDB database etl_test, and a user mapping for the etl user: what a
+# scripted test starts from.
+create_test_db() {
+	pg_psql -qc "DROP DATABASE IF EXISTS $1" -c "CREATE DATABASE $1"
+	pg_psql -d "$1" -q <<-SQL
+		CREATE EXTENSION etl_stream;
+		CREATE SERVER src FOREIGN DATA WRAPPER etl_stream
+		  OPTIONS (host '127.0.0.1', port '$MYSQL_PORT', dbname 'etl_test');
+		CREATE USER MAPPING FOR CURRENT_USER SERVER src
+		  OPTIONS (user '$ETL_MYSQL_USER', password '$ETL_MYSQL_PASSWORD');
+	SQL
+}
+
 # TAP-like helpers for scripted tests (test/t/README.md).
 tap_ok() {
 	# tap_ok DESCRIPTION COMMAND...: ok when the command succeeds.

@@ -39,12 +39,8 @@ SELECT seq, seq % 97, (seq % 100000) / 100,
 SQL
 echo "# source loaded in $((SECONDS - t0)) s"
 
-pg_psql -qc "DROP DATABASE IF EXISTS $DB" -c "CREATE DATABASE $DB"
+create_test_db "$DB"
 db -q >/dev/null <<SQL
-CREATE EXTENSION etl_stream;
-CREATE SERVER src FOREIGN DATA WRAPPER etl_stream
-  OPTIONS (host '127.0.0.1', port '$MYSQL_PORT', dbname 'etl_test');
-CREATE USER MAPPING FOR CURRENT_USER SERVER src OPTIONS (user '$MYSQL_USER', password '$MYSQL_PASSWORD');
 SELECT FROM etl_stream.add_table('kill_t', server => 'src', source_table => '$SRC',
                                  watermark => 'update_time', lookback => 1800, strategy => 'merge');
 SELECT FROM etl_stream.create_target('kill_t');

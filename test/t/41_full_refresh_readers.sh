@@ -50,13 +50,9 @@ SELECT seq, seq % 97, (seq % 100000) / 100, CONCAT(MD5(seq), '-', seq), 17000000
   FROM seq_1_to_$N;
 SQL
 
-pg_psql -qc "DROP DATABASE IF EXISTS $DB" -c "CREATE DATABASE $DB" \
-	-c "DROP ROLE IF EXISTS $ROLE" -c "CREATE ROLE $ROLE NOLOGIN"
+pg_psql -qc "DROP ROLE IF EXISTS $ROLE" -c "CREATE ROLE $ROLE NOLOGIN"
+create_test_db "$DB"
 db -q >/dev/null <<SQL
-CREATE EXTENSION etl_stream;
-CREATE SERVER src FOREIGN DATA WRAPPER etl_stream
-  OPTIONS (host '127.0.0.1', port '$MYSQL_PORT', dbname 'etl_test');
-CREATE USER MAPPING FOR CURRENT_USER SERVER src OPTIONS (user '$MYSQL_USER', password '$MYSQL_PASSWORD');
 SELECT etl_stream.add_table('fr_t', server => 'src', source_table => '$SRC',
                             watermark => 'update_time', strategy => 'full_refresh');
 SELECT etl_stream.create_target('fr_t');

@@ -69,12 +69,8 @@ make_source mc_100k 100000
 make_source mc_1m 1000000
 echo "# sources loaded in $((SECONDS - t0)) s"
 
-pg_psql -qc "DROP DATABASE IF EXISTS $DB" -c "CREATE DATABASE $DB"
+create_test_db "$DB"
 db -q >/dev/null <<SQL
-CREATE EXTENSION etl_stream;
-CREATE SERVER src FOREIGN DATA WRAPPER etl_stream
-  OPTIONS (host '127.0.0.1', port '$MYSQL_PORT', dbname 'etl_test');
-CREATE USER MAPPING FOR CURRENT_USER SERVER src OPTIONS (user '$MYSQL_USER', password '$MYSQL_PASSWORD');
 SELECT etl_stream.add_table('mc_100k', server => 'src', source_table => 'mc_100k',
                             watermark => 'update_time', lookback => 0, strategy => 'merge');
 SELECT etl_stream.create_target('mc_100k');

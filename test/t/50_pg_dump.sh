@@ -17,12 +17,8 @@ cleanup
 mysql_etl etl_test -e "CREATE TABLE dump_orders (id INT PRIMARY KEY, v INT, update_time INT UNSIGNED, KEY (update_time));
 	INSERT INTO dump_orders SELECT seq, seq, 1000 + seq FROM seq_1_to_100"
 
-pg_psql -qc "CREATE DATABASE $SRC"
+create_test_db "$SRC"
 pg_psql -d "$SRC" -q <<SQL
-CREATE EXTENSION etl_stream;
-CREATE SERVER src FOREIGN DATA WRAPPER etl_stream
-  OPTIONS (host '$MYSQL_HOST', port '$MYSQL_PORT', dbname 'etl_test');
-CREATE USER MAPPING FOR CURRENT_USER SERVER src OPTIONS (user '$MYSQL_USER', password '$MYSQL_PASSWORD');
 SELECT etl_stream.add_table('dump_orders', server => 'src', source_table => 'dump_orders',
                             watermark => 'update_time', lookback => 5);
 SELECT etl_stream.create_target('dump_orders');
