@@ -17,7 +17,7 @@ OBJS = \
 EXTENSION = etl_stream
 DATA = sql/etl_stream--0.1.0.sql
 
-REGRESS = setup options connection types query cancel sync
+REGRESS = setup options connection types query cancel sync direct
 REGRESS_OPTS = --inputdir=.
 
 MYSQL_CONFIG ?= mariadb_config

@@ -70,18 +70,26 @@ COMMENT ON FUNCTION etl_stream.describe(name, text) IS
   'columns of a remote query''s result, their MySQL types and natural PostgreSQL types';
 
 --
--- Landing: a remote query's rows into a staging table, by the bulk path
+-- Landing: a remote query's rows into a table, by the bulk path
 --
 CREATE FUNCTION etl_stream.land(server name, sql text, target regclass,
                                 key_columns text[] DEFAULT NULL,
                                 label text DEFAULT NULL,
+                                progress_for regclass DEFAULT NULL,
                                 OUT rows_pulled bigint, OUT rows_landed bigint)
 RETURNS record
 AS 'MODULE_PATHNAME', 'etl_stream_land'
 LANGUAGE C VOLATILE;
 
-COMMENT ON FUNCTION etl_stream.land(name, text, regclass, text[], text) IS
-  'stream a remote query into a table without indexes or constraints (a staging table)';
+COMMENT ON FUNCTION etl_stream.land(name, text, regclass, text[], text, regclass) IS
+  'stream a remote query into a plain table by the bulk-insert path, with its indexes and constraints';
+
+CREATE FUNCTION etl_stream._land_refusal(target regclass) RETURNS text
+AS 'MODULE_PATHNAME', 'etl_stream_land_refusal'
+LANGUAGE C STABLE STRICT;
+
+COMMENT ON FUNCTION etl_stream._land_refusal(regclass) IS
+  'why etl_stream.land() would refuse the table, or NULL';
 
 -- ======================================================================
 -- Incremental sync
@@ -133,7 +141,7 @@ CREATE TABLE etl_stream.runs (
     status          text NOT NULL CHECK (status IN ('success', 'failed', 'skipped')),
     strategy        text,
     rows_pulled     bigint NOT NULL DEFAULT 0,  -- read from MySQL
-    rows_landed     bigint NOT NULL DEFAULT 0,  -- written to staging
+    rows_landed     bigint NOT NULL DEFAULT 0,  -- written to staging (or the target, loaded directly)
     rows_inserted   bigint NOT NULL DEFAULT 0,
     rows_updated    bigint NOT NULL DEFAULT 0,
     rows_unchanged  bigint NOT NULL DEFAULT 0,
@@ -145,7 +153,8 @@ CREATE TABLE etl_stream.runs (
     merge_s         double precision,
     finish_s        double precision,
     failed_phase    text,
-    error           text
+    error           text,
+    load_path       text CHECK (load_path IN ('staging', 'direct'))
 );
 CREATE INDEX runs_table_name_finished_at_idx ON etl_stream.runs (table_name, finished_at);
 CREATE INDEX runs_finished_at_idx ON etl_stream.runs (finished_at);
@@ -510,6 +519,7 @@ CREATE TYPE etl_stream.plan AS (
     cutoff      text,       -- lower bound, inclusive; NULL: none
     upper_bound text,       -- upper bound, exclusive; NULL: none
     remote_sql  text,       -- runs on MySQL
+    remote_from text,       -- its FROM and WHERE, for another column order
     delete_sql  text,       -- delete_insert: the target rows being replaced
     merge_sql   text        -- staging -> target; returns (inserted, updated, batch)
 );
@@ -552,10 +562,11 @@ BEGIN
                                                etl_stream._mysql_value(t, p.upper_bound));
         conds := conds || format('%I < %s', t.watermark, etl_stream._typed_literal(t, p.upper_bound));
     END IF;
-    p.remote_sql := format('SELECT %s FROM %s', remote_cols, etl_stream._source_name(t));
+    p.remote_from := ' FROM ' || etl_stream._source_name(t);
     IF remote_conds <> '{}' THEN
-        p.remote_sql := p.remote_sql || ' WHERE ' || array_to_string(remote_conds, ' AND ');
+        p.remote_from := p.remote_from || ' WHERE ' || array_to_string(remote_conds, ' AND ');
     END IF;
+    p.remote_sql := 'SELECT ' || remote_cols || p.remote_from;
 
     -- the batch: one row per key, the newest by watermark (ties: the last pulled)
     IF cardinality(t.key_columns) > 0 THEN
@@ -605,6 +616,16 @@ $$;
 
 -- The staging table: UNLOGGED, no indexes or constraints, the target's
 -- column types; re-made only when they change.
+-- A column as CREATE TABLE spells it: name, type, and its collation when
+-- it is not the type's own
+CREATE FUNCTION etl_stream._column_def(a pg_attribute) RETURNS text
+LANGUAGE sql STABLE AS $$
+  SELECT format('%I %s', a.attname, format_type(a.atttypid, a.atttypmod))
+         || CASE WHEN a.attcollation <> 0 AND a.attcollation <> y.typcollation
+                 THEN ' COLLATE ' || a.attcollation::regcollation::text ELSE '' END
+    FROM pg_type y WHERE y.oid = a.atttypid
+$$;
+
 CREATE FUNCTION etl_stream._prepare_staging(t etl_stream.tables) RETURNS void
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -622,19 +643,33 @@ BEGIN
             USING ERRCODE = 'undefined_column',
                   HINT = 'Add the column, or register the table with the columns you want.';
     END IF;
-    SELECT string_agg(format('%I %s', c, format_type(a.atttypid, a.atttypmod)), ', ' ORDER BY o)
+    -- the target's types and collations: the batch's keys must be equal
+    -- where the target's are (DISTINCT ON, ON CONFLICT)
+    SELECT string_agg(etl_stream._column_def(a), ', ' ORDER BY o)
       INTO wanted
       FROM unnest(t.columns) WITH ORDINALITY u(c, o)
       JOIN pg_attribute a ON a.attrelid = target AND a.attname = c AND NOT a.attisdropped;
-    SELECT string_agg(format('%I %s', a.attname, format_type(a.atttypid, a.atttypmod)), ', ' ORDER BY a.attnum)
+    SELECT string_agg(etl_stream._column_def(a), ', ' ORDER BY a.attnum)
       INTO have
       FROM pg_attribute a
      WHERE a.attrelid = to_regclass(staging) AND a.attnum > 0 AND NOT a.attisdropped;
-    IF have IS DISTINCT FROM wanted THEN
+    IF have IS DISTINCT FROM wanted OR
+       NOT coalesce((SELECT reloptions FROM pg_class WHERE oid = to_regclass(staging)) @> '{toast_tuple_target=8160}', false) THEN
         IF have IS NOT NULL THEN
             EXECUTE format('DROP TABLE %s', staging);
         END IF;
-        EXECUTE format('CREATE UNLOGGED TABLE %s (%s) WITH (autovacuum_enabled = off)', staging, wanted);
+        -- Staging is written once and read once: a row is kept whole in its
+        -- page while it fits, and no value is compressed, which would cost
+        -- more than the write (docs/benchmark.md)
+        EXECUTE format('CREATE UNLOGGED TABLE %s (%s) WITH (autovacuum_enabled = off, toast_tuple_target = 8160)',
+                       staging, wanted);
+        SELECT string_agg(format('ALTER COLUMN %I SET STORAGE EXTERNAL', a.attname), ', ')
+          INTO have
+          FROM pg_attribute a
+         WHERE a.attrelid = staging::regclass AND a.attnum > 0 AND a.attstorage IN ('x', 'm');
+        IF have IS NOT NULL THEN
+            EXECUTE format('ALTER TABLE %s %s', staging, have);
+        END IF;
     ELSE
         EXECUTE format('TRUNCATE %s', staging);
     END IF;
@@ -738,16 +773,66 @@ BEGIN
 END
 $$;
 
--- The highest watermark in staging (the batch just landed), as text
-CREATE FUNCTION etl_stream._batch_watermark(t etl_stream.tables) RETURNS text
+-- The highest watermark of the batch just landed, as text: in staging, or
+-- in the table it was loaded into directly (which was empty before)
+CREATE FUNCTION etl_stream._batch_watermark(t etl_stream.tables, landed_in text DEFAULT NULL)
+RETURNS text
 LANGUAGE plpgsql STABLE
 SET datestyle = 'ISO, YMD' SET intervalstyle = 'postgres' AS $$
 DECLARE
     result text;
 BEGIN
-    EXECUTE format('SELECT max(%I)::text FROM etl_stream_staging.%I', t.watermark, t.name)
+    EXECUTE format('SELECT max(%I)::text FROM %s', t.watermark,
+                   coalesce(landed_in, format('etl_stream_staging.%I', t.name)))
        INTO result;
     RETURN etl_stream._canonical(t, result);
+END
+$$;
+
+--
+-- _direct_sql: the remote query that loads the rows straight into dest,
+-- with no staging, or NULL when they must go through staging.  That is when
+-- the bulk path cannot keep dest's rules, when dest does not have exactly
+-- the registered columns, when the rows of a key could meet no unique index
+-- (staging keeps the newest of them), or, except for full_refresh's fresh
+-- table, when dest has rows already: only an initial load is direct.
+--
+CREATE FUNCTION etl_stream._direct_sql(t etl_stream.tables, dest regclass, p etl_stream.plan)
+RETURNS text
+LANGUAGE plpgsql AS $$
+DECLARE
+    target regclass := format('%I.%I', t.target_schema, t.target_table)::regclass;
+    live text[];
+    has_rows boolean;
+BEGIN
+    IF etl_stream._land_refusal(dest) IS NOT NULL THEN
+        RETURN NULL;
+    END IF;
+    SELECT array_agg(a.attname::text ORDER BY a.attnum) INTO live
+      FROM pg_attribute a
+     WHERE a.attrelid = dest AND a.attnum > 0 AND NOT a.attisdropped;
+    IF NOT (live @> t.columns AND live <@ t.columns AND cardinality(live) = cardinality(t.columns)) THEN
+        RETURN NULL;
+    END IF;
+    IF cardinality(t.key_columns) > 0 AND NOT EXISTS (
+           SELECT FROM pg_index x
+            WHERE x.indrelid = target AND x.indisunique AND x.indimmediate
+              AND x.indpred IS NULL AND x.indexprs IS NULL
+              AND ARRAY(SELECT a.attname::text FROM pg_attribute a
+                         WHERE a.attrelid = target AND a.attnum = ANY (x.indkey::int2[])
+                         ORDER BY 1)
+                  = ARRAY(SELECT k FROM unnest(t.key_columns) k ORDER BY 1)) THEN
+        RETURN NULL;
+    END IF;
+    IF t.strategy <> 'full_refresh' THEN
+        EXECUTE format('SELECT EXISTS (SELECT FROM %s)', dest) INTO has_rows;
+        IF has_rows THEN
+            RETURN NULL;
+        END IF;
+    END IF;
+    RETURN 'SELECT ' || (SELECT string_agg(etl_stream.mysql_ident(c), ', ' ORDER BY o)
+                           FROM unnest(live) WITH ORDINALITY u(c, o))
+                     || p.remote_from;
 END
 $$;
 
@@ -793,6 +878,9 @@ DECLARE
     target text := format('%I.%I', t.target_schema, t.target_table);
     staging text := format('etl_stream_staging.%I', t.name);
     fresh text;
+    dest text;
+    remote text;
+    label text;
     live real;
     detail text;
     context text;
@@ -836,47 +924,91 @@ BEGIN
             PERFORM etl_stream.ping(t.server);
             r.connect_s := extract(epoch FROM clock_timestamp() - t0);
 
+            -- an initial load goes straight into the target (full_refresh:
+            -- into the fresh table) when it can; see _direct_sql
             phase := 'pull';
             t0 := clock_timestamp();
-            PERFORM etl_stream._prepare_staging(t);
-            SELECT * INTO landed
-              FROM etl_stream.land(t.server, p.remote_sql, staging::regclass, t.key_columns,
-                                   format('table "%s" (MySQL %s)', t.name, etl_stream._source_name(t)));
+            label := format('table "%s" (MySQL %s)', t.name, etl_stream._source_name(t));
+            BEGIN
+                IF t.strategy = 'full_refresh' THEN
+                    fresh := etl_stream._fresh_table(t);
+                END IF;
+                dest := coalesce(fresh, target);
+                remote := etl_stream._direct_sql(t, dest::regclass, p);
+                IF remote IS NOT NULL THEN
+                    r.load_path := 'direct';
+                    SELECT * INTO landed
+                      FROM etl_stream.land(t.server, remote, dest::regclass, t.key_columns, label, target::regclass);
+                    EXECUTE format('SELECT count(*) FROM %s', dest) INTO staged;
+                    r.pull_s := extract(epoch FROM clock_timestamp() - t0);
+                    phase := 'merge';
+                    t0 := clock_timestamp();
+                    IF fresh IS NOT NULL THEN
+                        EXECUTE format('SELECT count(*) FROM %s', target) INTO r.rows_deleted;
+                        PERFORM etl_stream._swap_in(t, fresh);
+                    END IF;
+                END IF;
+            EXCEPTION WHEN unique_violation THEN
+                -- rows that are one key to PostgreSQL though not to MySQL
+                -- (a nondeterministic collation, say): staging keeps the
+                -- newest of them
+                RAISE LOG 'etl_stream: table "%" is loaded through staging: %', t.name, SQLERRM;
+                fresh := NULL;
+                r.load_path := NULL;
+                r.rows_deleted := 0;
+                phase := 'pull';
+                t0 := clock_timestamp();
+            END;
+
+            IF r.load_path IS NULL THEN
+                r.load_path := 'staging';
+                PERFORM etl_stream._prepare_staging(t);
+                SELECT * INTO landed
+                  FROM etl_stream.land(t.server, p.remote_sql, staging::regclass, t.key_columns, label,
+                                       target::regclass);
+                EXECUTE format('SELECT count(*) FROM %s', staging) INTO staged;
+            END IF;
             r.rows_pulled := landed.rows_pulled;
             r.rows_landed := landed.rows_landed;
-            EXECUTE format('SELECT count(*) FROM %s', staging) INTO staged;
             IF landed.rows_pulled <> landed.rows_landed OR staged <> landed.rows_landed THEN
                 RAISE EXCEPTION 'rows pulled and rows landed disagree for table "%"', t.name
                     USING ERRCODE = 'data_exception',
-                          DETAIL = format('%s rows were read from MySQL, %s written to staging, %s found there.',
-                                          landed.rows_pulled, landed.rows_landed, staged);
+                          DETAIL = format('%s rows were read from MySQL, %s written to %s, %s found there.',
+                                          landed.rows_pulled, landed.rows_landed,
+                                          CASE r.load_path WHEN 'direct' THEN dest ELSE staging END, staged);
             END IF;
-            r.pull_s := extract(epoch FROM clock_timestamp() - t0);
 
-            phase := 'merge';
-            t0 := clock_timestamp();
-            IF t.strategy = 'full_refresh' THEN
-                fresh := etl_stream._fresh_table(t);
-                p := etl_stream._plan(t, range_from, range_to, fresh);
-                EXECUTE format('SELECT count(*) FROM %s', target) INTO r.rows_deleted;
+            IF r.load_path = 'direct' THEN
+                r.rows_inserted := landed.rows_landed;
+                r.merge_s := extract(epoch FROM clock_timestamp() - t0);
+            ELSE
+                r.pull_s := extract(epoch FROM clock_timestamp() - t0);
+                phase := 'merge';
+                t0 := clock_timestamp();
+                IF t.strategy = 'full_refresh' THEN
+                    fresh := coalesce(fresh, etl_stream._fresh_table(t));
+                    p := etl_stream._plan(t, range_from, range_to, fresh);
+                    EXECUTE format('SELECT count(*) FROM %s', target) INTO r.rows_deleted;
+                END IF;
+                IF p.delete_sql IS NOT NULL THEN
+                    EXECUTE p.delete_sql;
+                    GET DIAGNOSTICS r.rows_deleted = ROW_COUNT;
+                END IF;
+                EXECUTE p.merge_sql INTO r.rows_inserted, r.rows_updated, batch;
+                r.rows_unchanged := batch - r.rows_inserted - r.rows_updated;
+                IF fresh IS NOT NULL THEN
+                    PERFORM etl_stream._swap_in(t, fresh);
+                END IF;
+                r.merge_s := extract(epoch FROM clock_timestamp() - t0);
             END IF;
-            IF p.delete_sql IS NOT NULL THEN
-                EXECUTE p.delete_sql;
-                GET DIAGNOSTICS r.rows_deleted = ROW_COUNT;
-            END IF;
-            EXECUTE p.merge_sql INTO r.rows_inserted, r.rows_updated, batch;
-            r.rows_unchanged := batch - r.rows_inserted - r.rows_updated;
-            IF fresh IS NOT NULL THEN
-                PERFORM etl_stream._swap_in(t, fresh);
-            END IF;
-            r.merge_s := extract(epoch FROM clock_timestamp() - t0);
 
             phase := 'finish';
             t0 := clock_timestamp();
             r.new_watermark := t.high_watermark;
             IF t.watermark IS NOT NULL AND range_from IS NULL AND range_to IS NULL THEN
                 r.new_watermark := etl_stream._later(t, t.high_watermark,
-                                                     etl_stream._batch_watermark(t));
+                                                     etl_stream._batch_watermark(t,
+                                                         CASE r.load_path WHEN 'direct' THEN target END));
                 UPDATE etl_stream.tables x SET high_watermark = r.new_watermark WHERE x.name = t.name;
             END IF;
             -- keep the planner's statistics in step after a large change
@@ -913,11 +1045,11 @@ BEGIN
     INSERT INTO etl_stream.runs (table_name, started_at, finished_at, status, strategy,
                                  rows_pulled, rows_landed, rows_inserted, rows_updated,
                                  rows_unchanged, rows_deleted, cutoff, new_watermark,
-                                 connect_s, pull_s, merge_s, finish_s, failed_phase, error)
+                                 connect_s, pull_s, merge_s, finish_s, failed_phase, error, load_path)
     VALUES (r.table_name, r.started_at, r.finished_at, r.status, r.strategy,
             r.rows_pulled, r.rows_landed, r.rows_inserted, r.rows_updated,
             r.rows_unchanged, r.rows_deleted, r.cutoff, r.new_watermark,
-            r.connect_s, r.pull_s, r.merge_s, r.finish_s, r.failed_phase, r.error)
+            r.connect_s, r.pull_s, r.merge_s, r.finish_s, r.failed_phase, r.error, r.load_path)
     RETURNING * INTO r;
 
     -- history is kept for etl_stream.history_days, not for ever
@@ -1024,21 +1156,24 @@ COMMENT ON VIEW etl_stream.status IS
 --
 -- progress: syncs pulling right now, with rows landed so far.  The landing
 -- reports through PostgreSQL's COPY progress counters (it is a bulk load
--- into the staging table); the phases after the pull are not shown yet.
+-- into staging, or into the target), with the target's oid in a counter
+-- COPY leaves unused: staging made in the running transaction has no name
+-- other sessions can see.  The phases after the pull are not shown yet.
 --
 CREATE VIEW etl_stream.progress AS
 SELECT p.pid,
        t.name AS table_name,
        'pull'::text AS phase,
-       p.tuples_processed AS rows_landed,
-       p.bytes_processed AS bytes_landed,
+       p.param3 AS rows_landed,
+       p.param1 AS bytes_landed,
        a.xact_start AS started_at,
        now() - a.xact_start AS running_for
-  FROM pg_stat_progress_copy p
-  JOIN pg_class c ON c.oid = p.relid
-  JOIN pg_namespace n ON n.oid = c.relnamespace AND n.nspname = 'etl_stream_staging'
-  JOIN etl_stream.tables t ON t.name = c.relname
-  LEFT JOIN pg_stat_activity a ON a.pid = p.pid;
+  FROM pg_stat_get_progress_info('COPY') p
+  JOIN etl_stream.tables t
+    ON p.param20 <> 0
+   AND p.param20 = to_regclass(format('%I.%I', t.target_schema, t.target_table))::oid
+  LEFT JOIN pg_stat_activity a ON a.pid = p.pid
+ WHERE p.datid = (SELECT oid FROM pg_database WHERE datname = current_database());
 
 COMMENT ON VIEW etl_stream.progress IS
   'syncs pulling right now: table, rows and bytes landed so far';

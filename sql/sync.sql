@@ -8,11 +8,11 @@
 --
 CREATE FUNCTION run(table_name text, wait boolean DEFAULT false,
                     range_from text DEFAULT NULL, range_to text DEFAULT NULL)
-RETURNS TABLE (status text, pulled bigint, landed bigint, inserted bigint,
+RETURNS TABLE (status text, path text, pulled bigint, landed bigint, inserted bigint,
                updated bigint, unchanged bigint, deleted bigint,
                cutoff text, new_watermark text, failed_phase text, error text)
 LANGUAGE sql AS $$
-  SELECT status, rows_pulled, rows_landed, rows_inserted, rows_updated,
+  SELECT status, load_path, rows_pulled, rows_landed, rows_inserted, rows_updated,
          rows_unchanged, rows_deleted, cutoff, new_watermark, failed_phase, error
     FROM etl_stream.sync(table_name, wait, range_from, range_to)
 $$;
@@ -169,6 +169,9 @@ SELECT key_columns, columns, column_types, watermark_kind, lookback
                             columns => ARRAY['order_id', 'status', 'changed_at'],
                             watermark => 'changed_at', lookback => interval '5 minutes');
 SELECT etl_stream.create_target('order_state');
+-- the target is empty, but this first run cannot load it directly: several
+-- rows share an order_id and meet its primary key, so the run goes through
+-- staging, which keeps the newest of them
 SELECT * FROM run('order_state');
 -- order 3's two rows tie on the watermark: the one pulled last wins
 SELECT * FROM order_state ORDER BY order_id;

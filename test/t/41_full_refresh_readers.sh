@@ -121,7 +121,7 @@ sed 's/^/# reader error: /' "$W/reader.err" | head -n 20
 
 tap_is "$(grep -c '^success '"$N"' '"$N"' ' "$W/writer.out" || true)" "$REFRESHES" \
 	"all $REFRESHES refreshes succeed, each replacing $N rows with $N"
-tap_ok "the reader read the target at least 150 times while they ran ($reads)" test "$reads" -ge 150
+tap_ok "the reader read the target at least 50 times while they ran ($reads)" test "$reads" -ge 50
 tap_ok "its reads spanned the swaps (saw $tables table versions, at least 3)" test "$tables" -ge 3
 tap_is "$full" "$reads" "every read counted all $N rows: never 0, never partial"
 tap_ok "no read failed (the reader's stderr is empty)" test ! -s "$W/reader.err"
