@@ -138,7 +138,11 @@ SELECT count(*), sum(id) FROM dl_full;
 SELECT FROM etl_stream.add_table('dl_append', server => 'etl_test', source_table => 'dl_src',
                                  watermark => 'update_time', strategy => 'append');
 SELECT etl_stream.create_target('dl_append');
+-- with etl_stream.analyze_threshold = -1, statistics are left to autovacuum
+SET etl_stream.analyze_threshold = -1;
 SELECT * FROM run('dl_append');
+RESET etl_stream.analyze_threshold;
+SELECT last_analyze IS NOT NULL AS analyzed FROM pg_stat_user_tables WHERE relname = 'dl_append';
 SELECT FROM etl_stream.add_table('dl_reload', server => 'etl_test', source_table => 'dl_src',
                                  watermark => 'update_time', strategy => 'delete_insert');
 SELECT etl_stream.create_target('dl_reload');

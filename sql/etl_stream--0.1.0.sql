@@ -882,6 +882,7 @@ DECLARE
     remote text;
     label text;
     live real;
+    threshold real;
     detail text;
     context text;
     days int;
@@ -1012,10 +1013,12 @@ BEGIN
                 UPDATE etl_stream.tables x SET high_watermark = r.new_watermark WHERE x.name = t.name;
             END IF;
             -- keep the planner's statistics in step after a large change
+            -- (etl_stream.analyze_threshold; -1 leaves it to autovacuum)
             SELECT reltuples INTO live FROM pg_class WHERE oid = target::regclass;
-            IF r.rows_inserted + r.rows_updated + r.rows_deleted > 0 AND
+            threshold := coalesce(nullif(current_setting('etl_stream.analyze_threshold', true), ''), '0.1')::real;
+            IF threshold >= 0 AND r.rows_inserted + r.rows_updated + r.rows_deleted > 0 AND
                (live < 0 OR fresh IS NOT NULL OR
-                r.rows_inserted + r.rows_updated + r.rows_deleted > 0.1 * live) THEN
+                r.rows_inserted + r.rows_updated + r.rows_deleted > threshold * live) THEN
                 EXECUTE format('ANALYZE %s', target);
             END IF;
             r.finish_s := extract(epoch FROM clock_timestamp() - t0);

@@ -26,6 +26,7 @@ PG_MODULE_MAGIC;
 
 /* Days of etl_stream.runs to keep; 0 keeps every run */
 int			etl_stream_history_days = 30;
+double		etl_stream_analyze_threshold = 0.1;
 
 void		_PG_init(void);
 
@@ -39,5 +40,14 @@ _PG_init(void)
 							30, 0, 36500,
 							PGC_SUSET, 0,
 							NULL, NULL, NULL);
+	DefineCustomRealVariable("etl_stream.analyze_threshold",
+							 "Fraction of a target's rows a sync must change to ANALYZE it.",
+							 "The sync runs ANALYZE in its own transaction when it inserted, updated "
+							 "or deleted more than this fraction of the target's rows (a target never "
+							 "analyzed counts as empty). -1 leaves statistics to autovacuum.",
+							 &etl_stream_analyze_threshold,
+							 0.1, -1.0, 1000.0,
+							 PGC_USERSET, 0,
+							 NULL, NULL, NULL);
 	MarkGUCPrefixReserved("etl_stream");
 }

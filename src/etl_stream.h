@@ -89,6 +89,7 @@ typedef struct SourceOptions
 
 /* etl_stream.c */
 extern int	etl_stream_history_days;
+extern double etl_stream_analyze_threshold;
 
 /* options.c */
 extern ForeignServer *lookup_source(const char *server_name);
