@@ -251,6 +251,7 @@ etl_stream_land(PG_FUNCTION_ARGS)
 	LandRowInfo info = {0};
 	BulkInsertState bistate;
 	CommandId	mycid;
+	TupleDesc	slot_desc;
 	TupleTableSlot **slots;
 	MemoryContext batchcxt;
 	MemoryContext oldcxt;
@@ -309,9 +310,16 @@ etl_stream_land(PG_FUNCTION_ARGS)
 
 	bistate = GetBulkInsertState();
 	mycid = GetCurrentCommandId(true);
+	/*
+	 * The slots share an unreferenced copy of the row type: a slot made on
+	 * the relation's own descriptor pins it in the resource owner, and a
+	 * thousand pins of one descriptor make every later pin there (the
+	 * TOAST table's scans, one per value moved out of line) walk them all.
+	 */
+	slot_desc = CreateTupleDescCopy(RelationGetDescr(rel));
 	slots = palloc(sizeof(TupleTableSlot *) * LAND_BATCH_ROWS);
 	for (int i = 0; i < LAND_BATCH_ROWS; i++)
-		slots[i] = table_slot_create(rel, NULL);
+		slots[i] = MakeSingleTupleTableSlot(slot_desc, table_slot_callbacks(rel));
 	batchcxt = AllocSetContextCreate(CurrentMemoryContext,
 									 "etl_stream land batch",
 									 ALLOCSET_DEFAULT_SIZES);
