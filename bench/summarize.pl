@@ -36,6 +36,7 @@ my @measures = (
 	[f_sync => 'f. etl_stream.sync, initial, into create_target\'s table (logged, PK)'],
 	[f_sync_noanalyze => 'f. the same with etl_stream.analyze_threshold = -1 (statistics left to autovacuum)'],
 	[f_sync_t8160 => 'f. etl_stream.sync, initial, target with toast_tuple_target=8160'],
+	[f_sync_t8160_noanalyze => 'f. the same with etl_stream.analyze_threshold = -1'],
 	[g_initial_sync => 'g. initial sync that builds the incremental target (1 run)'],
 	[g_incremental => 'g. incremental sync of the change'],
 );
@@ -199,6 +200,8 @@ for my $t ($wide, $narrow) {
 		ratio(secs('f_sync', $t), secs('f_copy_logged_pk', $t)), '<=', 1.25);
 	target("`$t`: the same, both with toast_tuple_target=8160",
 		ratio(secs('f_sync_t8160', $t), secs('f_copy_logged_pk_t8160', $t)), '<=', 1.25) if get('f_sync_t8160', $t);
+	target("`$t`: the same, both with toast_tuple_target=8160, without the in-run ANALYZE",
+		ratio(secs('f_sync_t8160_noanalyze', $t), secs('f_copy_logged_pk_t8160', $t)), '<=', 1.25) if get('f_sync_t8160_noanalyze', $t);
 	target("`$t`: the same, without the in-run ANALYZE",
 		ratio(secs('f_sync_noanalyze', $t), secs('f_copy_logged_pk', $t)), '<=', 1.25) if get('f_sync_noanalyze', $t);
 	target("`$t`: mysql_fdw into a logged PK table ÷ whole sync", ratio(secs('d_fdw_logged_pk', $t), secs('f_sync', $t)), '>=', 2);
@@ -206,6 +209,8 @@ for my $t ($wide, $narrow) {
 		ratio(secs('d_fdw_logged_pk', $t), secs('f_sync_noanalyze', $t)), '>=', 2) if get('f_sync_noanalyze', $t);
 	target("`$t`: the same, both with toast_tuple_target=8160",
 		ratio(secs('d_fdw_logged_pk_t8160', $t), secs('f_sync_t8160', $t)), '>=', 2) if get('f_sync_t8160', $t);
+	target("`$t`: the same, both with toast_tuple_target=8160, without the in-run ANALYZE",
+		ratio(secs('d_fdw_logged_pk_t8160', $t), secs('f_sync_t8160_noanalyze', $t)), '>=', 2) if get('f_sync_t8160_noanalyze', $t);
 }
 if (@inc) {
 	my ($small, $large, $change) = @inc;
