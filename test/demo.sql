@@ -33,8 +33,8 @@ SELECT name, key_columns, watermark, lookback, columns
 SELECT etl_stream.create_target('ecs_order_info'), etl_stream.create_target('ecs_tracking');
 
 \echo
-\echo '== 5. The first sync of every table: a full load'
-SELECT table_name, status, rows_pulled, rows_inserted, cutoff, new_watermark,
+\echo '== 5. The first sync of every table: a full load, straight into the empty targets'
+SELECT table_name, status, load_path, rows_pulled, rows_inserted, cutoff, new_watermark,
        round(pull_s::numeric, 3) AS pull_s, round(merge_s::numeric, 3) AS merge_s
   FROM etl_stream.sync_all();
 
@@ -66,7 +66,7 @@ SELECT (SELECT n FROM etl_stream.query('shop', 'SELECT count(*) FROM ecs_order_i
 SELECT name, strategy, current_watermark, date_trunc('second', watermark_lag) AS watermark_lag,
        last_status, last_rows_pulled, last_rows_changed, last_duration, last_error
   FROM etl_stream.status ORDER BY name;
-SELECT run_id, table_name, status, rows_pulled, rows_inserted, rows_updated, rows_unchanged,
+SELECT run_id, table_name, status, load_path, rows_pulled, rows_inserted, rows_updated, rows_unchanged,
        round(connect_s::numeric, 3) AS connect_s, round(pull_s::numeric, 3) AS pull_s,
        round(merge_s::numeric, 3) AS merge_s, round(finish_s::numeric, 3) AS finish_s
   FROM etl_stream.runs ORDER BY run_id;
