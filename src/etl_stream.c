@@ -7,8 +7,9 @@
  * The files of src/ read in the order data flows: query.c (SQL entry
  * points) -> options.c (the source's definition) -> connection.c (talking
  * to MySQL) -> convert.c (MySQL text values to PostgreSQL datums) ->
- * land.c (bulk-inserting them into a staging table).  The sync itself
- * (cutoffs, merges, run history) is SQL in sql/etl_stream--*.sql.
+ * land.c (bulk-inserting them into staging, or into an empty target).
+ * The sync itself (cutoffs, merges, run history) is SQL in
+ * sql/etl_stream--*.sql.
  *
  * IDENTIFICATION
  *		  src/etl_stream.c
