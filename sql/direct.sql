@@ -38,6 +38,11 @@ SELECT last_analyze IS NOT NULL AS analyzed FROM pg_stat_user_tables WHERE relna
 -- the next run merges through staging
 SELECT my('UPDATE dl_src SET qty = 100, update_time = 5000 WHERE id <= 3');
 SELECT * FROM run('dl_idx');
+-- staging keeps rows whole in their page and never compresses them
+SELECT c.reloptions, array_agg(a.attname::text || ' ' || a.attstorage::text ORDER BY a.attnum) AS storage
+  FROM pg_class c JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0
+ WHERE c.oid = 'etl_stream_staging.dl_idx'::regclass
+ GROUP BY c.reloptions;
 
 -- ---------------------------------------------------------------------
 -- CHECK and NOT NULL constraints hold row by row; a violation fails the

@@ -59,9 +59,28 @@ CREATE FUNCTION pg_md5() RETURNS text LANGUAGE sql AS \$\$
 SQL
 
 t0=$SECONDS
-first=$(db -AtF' ' -c "SELECT status, rows_pulled, rows_inserted, load_path, round(pull_s::numeric, 2) FROM etl_stream.sync('kill_t')")
+db -AtF' ' -c "SELECT status, rows_pulled, rows_inserted, load_path, round(pull_s::numeric, 2) FROM etl_stream.sync('kill_t')" \
+	>"$ETL_WORK/kill_first.out" 2>&1 &
+FIRST_PID=$!
+# while it loads the target directly, etl_stream.progress shows it
+seen=$(db -qAtc "
+DO \$\$
+DECLARE n bigint; t0 timestamptz := clock_timestamp();
+BEGIN
+  LOOP
+    PERFORM pg_stat_clear_snapshot();
+    SELECT p.rows_landed INTO n FROM etl_stream.progress p WHERE p.table_name = 'kill_t';
+    EXIT WHEN n > 0 OR clock_timestamp() - t0 > interval '60 s';
+    PERFORM pg_sleep(0.01);
+  END LOOP;
+  PERFORM set_config('kill.seen', coalesce(n, -1)::text, false);
+END \$\$;
+SELECT current_setting('kill.seen');")
+wait "$FIRST_PID" || true
+first=$(cat "$ETL_WORK/kill_first.out")
 echo "# first sync ($((SECONDS - t0)) s): $first"
 tap_is "$(cut -d' ' -f1-4 <<<"$first")" "success $N $N direct" "the first sync loads all $N rows straight into the empty target"
+tap_ok "the direct load showed in etl_stream.progress with rows landed ($seen)" test "$seen" -gt 0 -a "$seen" -le "$N"
 
 # --- change half the rows, past the watermark ---------------------------
 t0=$SECONDS
