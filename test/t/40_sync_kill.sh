@@ -58,24 +58,33 @@ CREATE FUNCTION pg_md5() RETURNS text LANGUAGE sql AS \$\$
   SELECT md5(string_agg(t::text, E'\n' ORDER BY id)) FROM public.kill_t t \$\$;
 SQL
 
+# rows_landed_when MIN: wait (up to 60 s) until etl_stream.progress shows the
+# running sync of kill_t with at least MIN rows landed; prints that count, or
+# -1 if it never did.  A PL/pgSQL loop: the moments to catch are too short
+# to aim at from the shell.
+rows_landed_when() {
+	db -qAtc "
+DO \$\$
+DECLARE n bigint; t0 timestamptz := clock_timestamp();
+BEGIN
+  LOOP
+    PERFORM pg_stat_clear_snapshot();   -- else the activity snapshot is the transaction's first
+    -- staging made in the sync's transaction: the view finds it anyway
+    SELECT p.rows_landed INTO n FROM etl_stream.progress p WHERE p.table_name = 'kill_t';
+    EXIT WHEN n >= $1 OR clock_timestamp() - t0 > interval '60 s';
+    PERFORM pg_sleep(0.005);
+  END LOOP;
+  PERFORM set_config('kill.landed', coalesce(n, -1)::text, false);
+END \$\$;
+SELECT current_setting('kill.landed')"
+}
+
 t0=$SECONDS
 db -AtF' ' -c "SELECT status, rows_pulled, rows_inserted, load_path, round(pull_s::numeric, 2) FROM etl_stream.sync('kill_t')" \
 	>"$ETL_WORK/kill_first.out" 2>&1 &
 FIRST_PID=$!
 # while it loads the target directly, etl_stream.progress shows it
-seen=$(db -qAtc "
-DO \$\$
-DECLARE n bigint; t0 timestamptz := clock_timestamp();
-BEGIN
-  LOOP
-    PERFORM pg_stat_clear_snapshot();
-    SELECT p.rows_landed INTO n FROM etl_stream.progress p WHERE p.table_name = 'kill_t';
-    EXIT WHEN n > 0 OR clock_timestamp() - t0 > interval '60 s';
-    PERFORM pg_sleep(0.01);
-  END LOOP;
-  PERFORM set_config('kill.seen', coalesce(n, -1)::text, false);
-END \$\$;
-SELECT current_setting('kill.seen');")
+seen=$(rows_landed_when 1)
 wait "$FIRST_PID" || true
 first=$(cat "$ETL_WORK/kill_first.out")
 echo "# first sync ($((SECONDS - t0)) s): $first"
@@ -97,7 +106,7 @@ tap_is "$wm_before" 1700003599 "the watermark after the first sync is the source
 
 # --- the sync to kill ---------------------------------------------------
 # In the background.  The pull of ~750k rows takes about a second, too short
-# to aim at by sleeping: a PL/pgSQL loop watches pg_stat_progress_copy until
+# to aim at by sleeping: rows_landed_when watches etl_stream.progress until
 # staging holds 50,000 rows, then one MariaDB compound statement finds the
 # SELECT in the processlist and kills its connection as root.
 db -AtF'|' -c "SELECT status, failed_phase, error FROM etl_stream.sync('kill_t')" \
@@ -105,20 +114,7 @@ db -AtF'|' -c "SELECT status, failed_phase, error FROM etl_stream.sync('kill_t')
 SYNC_PID=$!
 
 # Wait (up to 60 s) until at least 50,000 rows are in staging.
-landed=$(db -qAtc "
-DO \$\$
-DECLARE n bigint; t0 timestamptz := clock_timestamp();
-BEGIN
-  LOOP
-    PERFORM pg_stat_clear_snapshot();   -- else the activity snapshot is the transaction's first
-    -- staging is made in the sync's transaction: the view finds it anyway
-    SELECT p.rows_landed INTO n FROM etl_stream.progress p WHERE p.table_name = 'kill_t';
-    EXIT WHEN n >= 50000 OR clock_timestamp() - t0 > interval '60 s';
-    PERFORM pg_sleep(0.005);
-  END LOOP;
-  PERFORM set_config('kill.landed', coalesce(n, -1)::text, false);
-END \$\$;
-SELECT current_setting('kill.landed')")
+landed=$(rows_landed_when 50000)
 # Find the pull in MariaDB's processlist and kill that connection, at once.
 killed=$(mysql_root -N etl_test <<SQL
 DELIMITER //
