@@ -6,19 +6,38 @@
 # ones and runs everything.
 
 MODULE_big = etl_stream
+# in the order data flows (docs/architecture.md)
 OBJS = \
 	src/etl_stream.o \
+	src/run.o \
+	src/query.o \
 	src/options.o \
 	src/connection.o \
+	src/mysql_types.o \
 	src/convert.o \
 	src/land.o \
-	src/query.o
+	src/run_record.o \
+	src/progress.o
 
 EXTENSION = etl_stream
+EXT_VERSION = 0.2.0
+
+# The SQL objects are one file per concern in sql/objects/, concatenated
+# into the install script of this version.  Its upgrade script from 0.1.0
+# is the catalog's migration (sql/upgrade/) around every object file that
+# only (re)defines functions and views.  Released versions' scripts are
+# kept as shipped: sql/etl_stream--0.1.0.sql.
+OBJECT_SQL = $(sort $(wildcard sql/objects/*.sql))
+CATALOG_SQL = sql/objects/10_catalog.sql
+REPLACEABLE_SQL = $(filter-out $(CATALOG_SQL),$(OBJECT_SQL))
+
 DATA = sql/etl_stream--0.1.0.sql
+DATA_built = sql/etl_stream--$(EXT_VERSION).sql sql/etl_stream--0.1.0--$(EXT_VERSION).sql
 
 REGRESS = setup options connection types query cancel sync direct
-REGRESS_OPTS = --inputdir=.
+# test/sql/*.sql against expected/*.out (pg_regress looks in the output
+# directory, the top, for expected/ first)
+REGRESS_OPTS = --inputdir=test
 
 MYSQL_CONFIG ?= mariadb_config
 PG_CPPFLAGS = $(shell $(MYSQL_CONFIG) --include) -Isrc
@@ -32,3 +51,15 @@ EXTRA_CLEAN = results regression.diffs regression.out
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
+
+sql/etl_stream--$(EXT_VERSION).sql: $(OBJECT_SQL)
+	( printf '%s\n' '/* etl_stream--$(EXT_VERSION).sql: built from sql/objects/ by the Makefile */' '' \
+	    '-- complain if script is sourced in psql, rather than via CREATE EXTENSION' \
+	    '\echo Use "CREATE EXTENSION etl_stream" to load this file. \quit'; \
+	  for f in $^; do printf '\n-- ==== %s\n\n' "$$f"; cat "$$f"; done ) > $@
+
+sql/etl_stream--0.1.0--$(EXT_VERSION).sql: sql/upgrade/0.1.0--$(EXT_VERSION).sql $(REPLACEABLE_SQL) sql/upgrade/0.1.0--$(EXT_VERSION)-after.sql
+	( printf '%s\n' '/* etl_stream--0.1.0--$(EXT_VERSION).sql: built by the Makefile */' '' \
+	    '-- complain if script is sourced in psql, rather than via ALTER EXTENSION' \
+	    '\echo Use "ALTER EXTENSION etl_stream UPDATE TO '"'"'$(EXT_VERSION)'"'"'" to load this file. \quit'; \
+	  for f in $^; do printf '\n-- ==== %s\n\n' "$$f"; cat "$$f"; done ) > $@

@@ -44,7 +44,7 @@
 #include <errmsg.h>
 #include <mysqld_error.h>
 
-#include "etl_stream.h"
+#include "source.h"
 
 /* Connection state, as seen by the abort callbacks */
 #define CONN_IDLE		0		/* connected, nothing in flight */
@@ -60,37 +60,45 @@ typedef struct ConnCacheKey
 	Oid			userid;
 } ConnCacheKey;
 
-typedef struct ConnCacheEntry
+/*
+ * A connection to one source as one user: the connection cache's entry.
+ * A connection that is busy has a statement or an unfinished result stream
+ * in flight; if the transaction aborts while it is busy, the remote
+ * statement is killed and the connection dropped.
+ */
+struct SourceConnection
 {
-	ConnCacheKey key;
-	SourceConnection conn;
-	int			state;
+	ConnCacheKey key;			/* hash key: (server, user) */
+	MYSQL	   *mysql;			/* NULL if not connected */
+	int			state;			/* CONN_IDLE, CONN_BUSY or CONN_BROKEN */
 	MYSQL_RES  *res;			/* the open result stream, if any */
-} ConnCacheEntry;
+	char		server_name[NAMEDATALEN];
+	char	   *endpoint;		/* "host:port" or socket path, for messages */
+	SourceOptions *opts;		/* in the connection's own memory context */
+	MemoryContext cxt;			/* holds opts and endpoint */
+	unsigned long thread_id;	/* MySQL connection id, for KILL QUERY */
+	bool		invalidated;	/* options changed: reconnect when idle */
+	uint32		server_hashvalue;
+	uint32		mapping_hashvalue;
+};
 
 static HTAB *ConnectionHash = NULL;
 
 static void init_connection_cache(void);
 static bool idle_connection_alive(SourceConnection *conn);
-static void open_connection(ConnCacheEntry *entry, ForeignServer *server,
+static void open_connection(SourceConnection *conn, ForeignServer *server,
 							UserMapping *mapping);
-static void close_connection(ConnCacheEntry *entry);
-static void kill_remote_query(ConnCacheEntry *entry);
+static void close_connection(SourceConnection *conn);
+static void kill_remote_query(SourceConnection *conn);
 static int	wait_for_source(SourceConnection *conn, int status,
 							TimestampTz deadline);
 static void report_source_error(SourceConnection *conn, const char *doing)
 			pg_attribute_noreturn();
-static void cleanup_after_abort(void);
+static void end_unfinished_connections(void);
 static void xact_callback(XactEvent event, void *arg);
 static void subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 							 SubTransactionId parentSubid, void *arg);
 static void inval_callback(Datum arg, int cacheid, uint32 hashvalue);
-
-static ConnCacheEntry *
-entry_of(SourceConnection *conn)
-{
-	return (ConnCacheEntry *) ((char *) conn - offsetof(ConnCacheEntry, conn));
-}
 
 static void
 init_connection_cache(void)
@@ -98,7 +106,7 @@ init_connection_cache(void)
 	HASHCTL		ctl;
 
 	ctl.keysize = sizeof(ConnCacheKey);
-	ctl.entrysize = sizeof(ConnCacheEntry);
+	ctl.entrysize = sizeof(SourceConnection);
 	ConnectionHash = hash_create("etl_stream connections", 8, &ctl,
 								 HASH_ELEM | HASH_BLOBS);
 
@@ -117,7 +125,7 @@ connect_source(ForeignServer *server, Oid userid)
 {
 	UserMapping *mapping;
 	ConnCacheKey key;
-	ConnCacheEntry *entry;
+	SourceConnection *conn;
 	bool		found;
 
 	if (ConnectionHash == NULL)
@@ -127,17 +135,15 @@ connect_source(ForeignServer *server, Oid userid)
 
 	key.serverid = server->serverid;
 	key.userid = userid;
-	entry = hash_search(ConnectionHash, &key, HASH_ENTER, &found);
+	conn = hash_search(ConnectionHash, &key, HASH_ENTER, &found);
 	if (!found)
 	{
-		memset(&entry->conn, 0, sizeof(SourceConnection));
-		entry->conn.serverid = server->serverid;
-		entry->conn.userid = userid;
-		entry->state = CONN_IDLE;
-		entry->res = NULL;
+		memset(conn, 0, sizeof(SourceConnection));
+		conn->key = key;
+		conn->state = CONN_IDLE;
 	}
 
-	if (entry->conn.mysql != NULL && entry->state == CONN_BUSY)
+	if (conn->mysql != NULL && conn->state == CONN_BUSY)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_IN_USE),
 				 errmsg("connection to server \"%s\" is busy with another statement",
@@ -147,15 +153,34 @@ connect_source(ForeignServer *server, Oid userid)
 	 * Options changed, a leftover from a failure, or the server closed the
 	 * idle connection (wait_timeout, a restart, a failover): start again.
 	 */
-	if (entry->conn.mysql != NULL &&
-		(entry->conn.invalidated || entry->state != CONN_IDLE ||
-		 !idle_connection_alive(&entry->conn)))
-		close_connection(entry);
+	if (conn->mysql != NULL &&
+		(conn->invalidated || conn->state != CONN_IDLE ||
+		 !idle_connection_alive(conn)))
+		close_connection(conn);
 
-	if (entry->conn.mysql == NULL)
-		open_connection(entry, server, mapping);
+	if (conn->mysql == NULL)
+		open_connection(conn, server, mapping);
 
-	return &entry->conn;
+	return conn;
+}
+
+const SourceOptions *
+source_options(SourceConnection *conn)
+{
+	return conn->opts;
+}
+
+const char *
+source_server_version(SourceConnection *conn)
+{
+	return mysql_get_server_info(conn->mysql);
+}
+
+/* Rows the last statement changed */
+uint64
+source_affected_rows(SourceConnection *conn)
+{
+	return (uint64) mysql_affected_rows(conn->mysql);
 }
 
 /*
@@ -240,10 +265,9 @@ make_endpoint(SourceOptions *opts)
  * commands), not only for the TCP handshake.
  */
 static void
-open_connection(ConnCacheEntry *entry, ForeignServer *server,
+open_connection(SourceConnection *conn, ForeignServer *server,
 				UserMapping *mapping)
 {
-	SourceConnection *conn = &entry->conn;
 	MemoryContext oldcxt;
 	MYSQL	   *ret;
 	int			status;
@@ -276,7 +300,7 @@ open_connection(ConnCacheEntry *entry, ForeignServer *server,
 	 * of their own, so they cannot borrow the server's OS identity (MariaDB's
 	 * unix_socket authentication) or a password-less account.
 	 */
-	if (!superuser_arg(conn->userid) &&
+	if (!superuser_arg(conn->key.userid) &&
 		(conn->opts->password == NULL || conn->opts->password[0] == '\0'))
 		ereport(ERROR,
 				(errcode(ERRCODE_S_R_E_PROHIBITED_SQL_STATEMENT_ATTEMPTED),
@@ -285,7 +309,7 @@ open_connection(ConnCacheEntry *entry, ForeignServer *server,
 						   conn->server_name)));
 
 	conn->mysql = make_handle(conn->opts, true, 0);
-	entry->state = CONN_BROKEN; /* until the connect succeeds */
+	conn->state = CONN_BROKEN; /* until the connect succeeds */
 
 	deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
 										   conn->opts->connect_timeout * 1000);
@@ -304,7 +328,7 @@ open_connection(ConnCacheEntry *entry, ForeignServer *server,
 		if (status == 0)
 		{
 			/* our own deadline passed */
-			close_connection(entry);
+			close_connection(conn);
 			ereport(ERROR,
 					(errcode(ERRCODE_SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION),
 					 errmsg("could not connect to MySQL server \"%s\" at %s",
@@ -319,7 +343,7 @@ open_connection(ConnCacheEntry *entry, ForeignServer *server,
 		unsigned int code = mysql_errno(conn->mysql);
 		char	   *message = pstrdup(mysql_error(conn->mysql));
 
-		close_connection(entry);
+		close_connection(conn);
 		ereport(ERROR,
 				(errcode(ERRCODE_SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION),
 				 errmsg("could not connect to MySQL server \"%s\" at %s",
@@ -334,7 +358,7 @@ open_connection(ConnCacheEntry *entry, ForeignServer *server,
 	if (conn->opts->ssl_mode >= SSL_MODE_REQUIRED &&
 		mysql_get_ssl_cipher(conn->mysql) == NULL)
 	{
-		close_connection(entry);
+		close_connection(conn);
 		ereport(ERROR,
 				(errcode(ERRCODE_SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION),
 				 errmsg("could not connect to MySQL server \"%s\" at %s",
@@ -364,23 +388,22 @@ open_connection(ConnCacheEntry *entry, ForeignServer *server,
 	}
 
 	conn->thread_id = mysql_thread_id(conn->mysql);
-	entry->state = CONN_IDLE;
+	conn->state = CONN_IDLE;
 }
 
 static void
-close_connection(ConnCacheEntry *entry)
+close_connection(SourceConnection *conn)
 {
-	SourceConnection *conn = &entry->conn;
 
-	if (entry->res != NULL)
+	if (conn->res != NULL)
 	{
 		/*
 		 * Freeing an unfinished result stream would read all its remaining
 		 * rows first; the connection is going away, so detach it.
 		 */
-		entry->res->handle = NULL;
-		mysql_free_result(entry->res);
-		entry->res = NULL;
+		conn->res->handle = NULL;
+		mysql_free_result(conn->res);
+		conn->res = NULL;
 	}
 	if (conn->mysql != NULL)
 	{
@@ -388,17 +411,7 @@ close_connection(ConnCacheEntry *entry)
 		conn->mysql = NULL;
 	}
 	conn->thread_id = 0;
-	entry->state = CONN_IDLE;
-}
-
-void
-disconnect_source(SourceConnection *conn)
-{
-	ConnCacheEntry *entry = entry_of(conn);
-
-	if (entry->state == CONN_BUSY)
-		kill_remote_query(entry);
-	close_connection(entry);
+	conn->state = CONN_IDLE;
 }
 
 /*
@@ -409,24 +422,24 @@ bool
 disconnect_server(Oid serverid)
 {
 	HASH_SEQ_STATUS scan;
-	ConnCacheEntry *entry;
+	SourceConnection *conn;
 	bool		any = false;
 
 	if (ConnectionHash == NULL)
 		return false;
 	hash_seq_init(&scan, ConnectionHash);
-	while ((entry = hash_seq_search(&scan)) != NULL)
+	while ((conn = hash_seq_search(&scan)) != NULL)
 	{
-		if (entry->conn.mysql == NULL)
+		if (conn->mysql == NULL)
 			continue;
-		if (OidIsValid(serverid) && entry->conn.serverid != serverid)
+		if (OidIsValid(serverid) && conn->key.serverid != serverid)
 			continue;
-		if (entry->state == CONN_BUSY)
+		if (conn->state == CONN_BUSY)
 			ereport(ERROR,
 					(errcode(ERRCODE_OBJECT_IN_USE),
 					 errmsg("cannot close the connection to server \"%s\" because it is in use",
-							entry->conn.server_name)));
-		close_connection(entry);
+							conn->server_name)));
+		close_connection(conn);
 		any = true;
 	}
 	return any;
@@ -511,15 +524,20 @@ wait_for_source(SourceConnection *conn, int status, TimestampTz deadline)
  * server leave the connection usable; client-side errors (lost
  * connection, timeouts) mean the connection is dropped.
  */
+static bool
+is_client_error(unsigned int code)
+{
+	return (code >= CR_MIN_ERROR && code <= CR_MAX_ERROR) ||
+		code >= 5000;			/* Connector/C's own range */
+}
+
 static void
 report_source_error(SourceConnection *conn, const char *doing)
 {
-	ConnCacheEntry *entry = entry_of(conn);
 	unsigned int code = mysql_errno(conn->mysql);
 	char	   *message = pstrdup(mysql_error(conn->mysql));
 	char	   *sqlstate = pstrdup(mysql_sqlstate(conn->mysql));
-	bool		client_error = (code >= CR_MIN_ERROR && code <= CR_MAX_ERROR) ||
-		code >= 5000;			/* Connector/C's own range */
+	bool		client_error = is_client_error(code);
 
 	if (client_error)
 	{
@@ -529,16 +547,16 @@ report_source_error(SourceConnection *conn, const char *doing)
 		 * error causes kills a busy connection's statement and closes it,
 		 * or just closes a broken one: the same cleanup as after a cancel.
 		 */
-		if (entry->state != CONN_BUSY)
-			entry->state = CONN_BROKEN;
+		if (conn->state != CONN_BUSY)
+			conn->state = CONN_BROKEN;
 	}
 	else
 	{
 		/* the server ended the statement or stream: the connection is fine */
-		if (entry->res != NULL)
-			mysql_free_result(entry->res);
-		entry->res = NULL;
-		entry->state = CONN_IDLE;
+		if (conn->res != NULL)
+			mysql_free_result(conn->res);
+		conn->res = NULL;
+		conn->state = CONN_IDLE;
 	}
 
 	ereport(ERROR,
@@ -550,19 +568,17 @@ report_source_error(SourceConnection *conn, const char *doing)
 }
 
 /*
- * Send a statement and start streaming its result (mysql_use_result: rows
- * are read from the socket one at a time, never buffered whole).  Returns
- * NULL for a statement that has no result set.
+ * Send a statement and wait for MySQL's answer; the connection is busy from
+ * here on.  Returns the library's result: non-zero for an error.
  */
-MYSQL_RES *
-source_query(SourceConnection *conn, const char *sql)
+static int
+send_statement(SourceConnection *conn, const char *sql)
 {
-	ConnCacheEntry *entry = entry_of(conn);
 	int			ret;
 	int			status;
 
-	Assert(entry->state == CONN_IDLE && conn->mysql != NULL);
-	entry->state = CONN_BUSY;
+	Assert(conn->state == CONN_IDLE && conn->mysql != NULL);
+	conn->state = CONN_BUSY;
 
 	status = mysql_real_query_start(&ret, conn->mysql, sql, strlen(sql));
 	while (status != 0)
@@ -570,17 +586,28 @@ source_query(SourceConnection *conn, const char *sql)
 		status = wait_for_source(conn, status, 0);
 		status = mysql_real_query_cont(&ret, conn->mysql, status);
 	}
-	if (ret != 0)
+	return ret;
+}
+
+/*
+ * Send a statement and start streaming its result (mysql_use_result: rows
+ * are read from the socket one at a time, never buffered whole).  Returns
+ * NULL for a statement that has no result set.
+ */
+MYSQL_RES *
+source_query(SourceConnection *conn, const char *sql)
+{
+	if (send_statement(conn, sql) != 0)
 		report_source_error(conn, "running a query");
 
-	entry->res = mysql_use_result(conn->mysql);
-	if (entry->res == NULL)
+	conn->res = mysql_use_result(conn->mysql);
+	if (conn->res == NULL)
 	{
 		if (mysql_errno(conn->mysql) != 0)
 			report_source_error(conn, "starting to read a result");
-		entry->state = CONN_IDLE;	/* no result set: INSERT, SET... */
+		conn->state = CONN_IDLE;	/* no result set: INSERT, SET... */
 	}
-	return entry->res;
+	return conn->res;
 }
 
 /*
@@ -626,12 +653,11 @@ source_fetch_row(SourceConnection *conn, MYSQL_RES *res)
 void
 source_end_result(SourceConnection *conn, MYSQL_RES *res)
 {
-	ConnCacheEntry *entry = entry_of(conn);
-
-	Assert(entry->res == res);
+	
+	Assert(conn->res == res);
 	mysql_free_result(res);
-	entry->res = NULL;
-	entry->state = CONN_IDLE;
+	conn->res = NULL;
+	conn->state = CONN_IDLE;
 }
 
 /*
@@ -640,13 +666,12 @@ source_end_result(SourceConnection *conn, MYSQL_RES *res)
 double
 source_ping(SourceConnection *conn)
 {
-	ConnCacheEntry *entry = entry_of(conn);
-	instr_time	start;
+		instr_time	start;
 	instr_time	end;
 	int			ret;
 	int			status;
 
-	entry->state = CONN_BUSY;
+	conn->state = CONN_BUSY;
 	INSTR_TIME_SET_CURRENT(start);
 	status = mysql_ping_start(&ret, conn->mysql);
 	while (status != 0)
@@ -657,10 +682,64 @@ source_ping(SourceConnection *conn)
 	INSTR_TIME_SET_CURRENT(end);
 	if (ret != 0)
 		report_source_error(conn, "answering a ping");
-	entry->state = CONN_IDLE;
+	conn->state = CONN_IDLE;
 
 	INSTR_TIME_SUBTRACT(end, start);
 	return INSTR_TIME_GET_MILLISEC(end);
+}
+
+/*
+ * Connect (or reuse the connection) and time a round trip, in milliseconds.
+ */
+double
+ping_source(ForeignServer *server)
+{
+	return source_ping(connect_source(server, GetUserId()));
+}
+
+/*
+ * MySQL's own estimate of the rows a query reads: the "rows" of the first
+ * table in its EXPLAIN, or -1 if there is none.  An error MySQL raises for
+ * the EXPLAIN itself (a statement it does not explain, say) only makes the
+ * estimate unknown; a lost connection is an error as anywhere else.
+ */
+int64
+estimate_source_rows(ForeignServer *server, const char *sql)
+{
+	SourceConnection *conn = connect_source(server, GetUserId());
+	MYSQL_FIELD *fields;
+	unsigned int nfields;
+	unsigned int col;
+	MYSQL_ROW	row;
+	int64		estimate = -1;
+
+	if (send_statement(conn, psprintf("EXPLAIN %s", sql)) != 0)
+	{
+		if (is_client_error(mysql_errno(conn->mysql)))
+			report_source_error(conn, "estimating the rows of a query");
+		conn->state = CONN_IDLE;
+		return -1;
+	}
+	conn->res = mysql_use_result(conn->mysql);
+	if (conn->res == NULL)
+	{
+		if (mysql_errno(conn->mysql) != 0)
+			report_source_error(conn, "starting to read a result");
+		conn->state = CONN_IDLE;
+		return -1;
+	}
+	fields = mysql_fetch_fields(conn->res);
+	nfields = mysql_num_fields(conn->res);
+	for (col = 0; col < nfields; col++)
+		if (pg_strcasecmp(fields[col].name, "rows") == 0)
+			break;
+	while ((row = source_fetch_row(conn, conn->res)) != NULL)
+	{
+		if (estimate < 0 && col < nfields && row[col] != NULL)
+			estimate = strtoll(row[col], NULL, 10);
+	}
+	source_end_result(conn, conn->res);
+	return estimate;
 }
 
 /*
@@ -670,9 +749,8 @@ source_ping(SourceConnection *conn)
  * warnings only: the abort must go on.
  */
 static void
-kill_remote_query(ConnCacheEntry *entry)
+kill_remote_query(SourceConnection *conn)
 {
-	SourceConnection *conn = &entry->conn;
 	SourceOptions *opts = conn->opts;
 	MYSQL	   *killer;
 	char		sql[64];
@@ -700,25 +778,28 @@ kill_remote_query(ConnCacheEntry *entry)
 }
 
 /*
- * After an abort, no statement of ours may go on running on MySQL, and no
- * connection in an unknown state may stay in the cache.
+ * End every connection that is not idle: kill the statement a busy one has
+ * running on MySQL, and close it, as a broken one.  After an abort no
+ * statement of ours may go on running on MySQL and no connection in an
+ * unknown state may stay in the cache; at commit, a stream still open was
+ * abandoned by its caller and cannot be finished later.
  */
 static void
-cleanup_after_abort(void)
+end_unfinished_connections(void)
 {
 	HASH_SEQ_STATUS scan;
-	ConnCacheEntry *entry;
+	SourceConnection *conn;
 
 	if (ConnectionHash == NULL)
 		return;
 	hash_seq_init(&scan, ConnectionHash);
-	while ((entry = hash_seq_search(&scan)) != NULL)
+	while ((conn = hash_seq_search(&scan)) != NULL)
 	{
-		if (entry->conn.mysql == NULL || entry->state == CONN_IDLE)
+		if (conn->mysql == NULL || conn->state == CONN_IDLE)
 			continue;
-		if (entry->state == CONN_BUSY)
-			kill_remote_query(entry);
-		close_connection(entry);
+		if (conn->state == CONN_BUSY)
+			kill_remote_query(conn);
+		close_connection(conn);
 	}
 }
 
@@ -729,16 +810,11 @@ xact_callback(XactEvent event, void *arg)
 	{
 		case XACT_EVENT_ABORT:
 		case XACT_EVENT_PARALLEL_ABORT:
-			cleanup_after_abort();
+			end_unfinished_connections();
 			break;
 		case XACT_EVENT_PRE_COMMIT:
 		case XACT_EVENT_PRE_PREPARE:
-
-			/*
-			 * A stream still open here was abandoned by its caller; it
-			 * cannot be finished later, so end it now.
-			 */
-			cleanup_after_abort();
+			end_unfinished_connections();
 			break;
 		default:
 			break;
@@ -751,7 +827,7 @@ subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 {
 	/* a stream is only busy inside one call, so any busy one is ours */
 	if (event == SUBXACT_EVENT_ABORT_SUB)
-		cleanup_after_abort();
+		end_unfinished_connections();
 }
 
 /*
@@ -762,18 +838,18 @@ static void
 inval_callback(Datum arg, int cacheid, uint32 hashvalue)
 {
 	HASH_SEQ_STATUS scan;
-	ConnCacheEntry *entry;
+	SourceConnection *conn;
 
 	hash_seq_init(&scan, ConnectionHash);
-	while ((entry = hash_seq_search(&scan)) != NULL)
+	while ((conn = hash_seq_search(&scan)) != NULL)
 	{
-		if (entry->conn.mysql == NULL)
+		if (conn->mysql == NULL)
 			continue;
 		if (hashvalue == 0 ||
 			(cacheid == FOREIGNSERVEROID &&
-			 entry->conn.server_hashvalue == hashvalue) ||
+			 conn->server_hashvalue == hashvalue) ||
 			(cacheid == USERMAPPINGOID &&
-			 entry->conn.mapping_hashvalue == hashvalue))
-			entry->conn.invalidated = true;
+			 conn->mapping_hashvalue == hashvalue))
+			conn->invalidated = true;
 	}
 }

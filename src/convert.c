@@ -39,50 +39,10 @@
 #include "utils/timestamp.h"
 #include "utils/varbit.h"
 
-#include "etl_stream.h"
-
-/* MySQL's binary pseudo character set: raw bytes, never converted */
-#define MYSQL_BINARY_CHARSET	63
+#include "source.h"
 
 /* Longest value shown in error messages, in bytes */
 #define MAX_SHOWN_VALUE_BYTES	60
-
-/* Longest varchar(n) PostgreSQL accepts; longer MySQL strings map to text */
-#define MAX_VARCHAR_LENGTH		(10 * 1024 * 1024)
-
-/* What a MySQL column holds, as far as conversion cares */
-typedef enum SourceKind
-{
-	SK_NULL,					/* MYSQL_TYPE_NULL: SELECT NULL */
-	SK_INTEGER,					/* TINYINT .. BIGINT, YEAR */
-	SK_DECIMAL,
-	SK_FLOAT,
-	SK_DOUBLE,
-	SK_BIT,						/* raw big-endian bytes */
-	SK_TEXT,					/* CHAR, VARCHAR, TEXT in a character set */
-	SK_BINARY,					/* BINARY, VARBINARY, BLOB: charset 63 */
-	SK_ENUM,
-	SK_SET,
-	SK_JSON,					/* MySQL JSON, or MariaDB's JSON format */
-	SK_DATE,
-	SK_DATETIME,
-	SK_TIMESTAMP,				/* UTC on the wire */
-	SK_TIME,
-	SK_GEOMETRY					/* 4-byte SRID, then WKB */
-} SourceKind;
-
-typedef struct SourceInfo
-{
-	SourceKind	kind;
-	bool		is_unsigned;
-	bool		is_bool;		/* TINYINT(1) */
-	int64		min;			/* SK_INTEGER: range of the MySQL type */
-	uint64		max;
-	int			digits;			/* fractional second digits, 0..6 */
-	int			nbits;			/* SK_BIT */
-	int			precision;		/* SK_DECIMAL, 0 if unknown */
-	int			scale;
-} SourceInfo;
 
 typedef struct ColumnConverter ColumnConverter;
 
@@ -139,8 +99,10 @@ struct RowConverter
 
 	InvalidDatePolicy invalid_dates;
 	const char *relname;
-	DescribeRowCallback describe_row;
-	void	   *describe_arg;
+	const int64 *rownum;
+	RowKeyCallback row_key;
+	void	   *row_key_arg;
+	ValueError *value_error;
 	int			db_encoding;
 	MemoryContext cxt;			/* where the converter lives */
 
@@ -155,7 +117,7 @@ struct RowConverter
 	bool		reporting;		/* our own error: it already says it all */
 };
 
-/* Problems a single value can have; see report_value_error() */
+/* Problems a single value can have; see raise_value_error() */
 typedef enum ValueProblem
 {
 	VP_OUT_OF_RANGE,
@@ -175,406 +137,6 @@ static void report_value_error_ext(RowConverter *rc, ColumnConverter *col,
 								   const char *s, unsigned long len,
 								   ValueProblem problem,
 								   bool in_db_encoding) pg_attribute_noreturn();
-
-/* ----------------------------------------------------------------
- *		MySQL column metadata
- * ----------------------------------------------------------------
- */
-
-static bool
-field_is_binary(const MYSQL_FIELD *field)
-{
-	return field->charsetnr == MYSQL_BINARY_CHARSET;
-}
-
-/* MariaDB 10.5+ sends a format name ("json") and a data type name ("point") */
-static bool
-field_attr_is(const MYSQL_FIELD *field, enum mariadb_field_attr_t which,
-			  const char *value)
-{
-	MARIADB_CONST_STRING attr = {NULL, 0};
-
-	if (mariadb_field_attr(&attr, field, which) != 0 || attr.str == NULL)
-		return false;
-	return attr.length == strlen(value) &&
-		pg_strncasecmp(attr.str, value, attr.length) == 0;
-}
-
-/* Bytes per character of the field's character set (1 if unknown) */
-static int
-field_mbmaxlen(const MYSQL_FIELD *field)
-{
-	MARIADB_CHARSET_INFO *cs = mariadb_get_charset_by_nr(field->charsetnr);
-
-	if (cs == NULL || cs->char_maxlen < 1)
-		return 1;
-	return cs->char_maxlen;
-}
-
-/* Length of a CHAR/VARCHAR/TEXT column in characters */
-static unsigned long
-field_char_length(const MYSQL_FIELD *field)
-{
-	return field->length / field_mbmaxlen(field);
-}
-
-static void
-classify_field(const MYSQL_FIELD *field, SourceInfo *si)
-{
-	bool		is_unsigned = (field->flags & UNSIGNED_FLAG) != 0;
-
-	memset(si, 0, sizeof(SourceInfo));
-	si->is_unsigned = is_unsigned;
-
-	switch (field->type)
-	{
-		case MYSQL_TYPE_NULL:
-			si->kind = SK_NULL;
-			return;
-		case MYSQL_TYPE_TINY:
-			si->kind = SK_INTEGER;
-			si->is_bool = (field->length == 1);
-			si->min = is_unsigned ? 0 : PG_INT8_MIN;
-			si->max = is_unsigned ? PG_UINT8_MAX : PG_INT8_MAX;
-			return;
-		case MYSQL_TYPE_SHORT:
-			si->kind = SK_INTEGER;
-			si->min = is_unsigned ? 0 : PG_INT16_MIN;
-			si->max = is_unsigned ? PG_UINT16_MAX : PG_INT16_MAX;
-			return;
-		case MYSQL_TYPE_INT24:
-			si->kind = SK_INTEGER;
-			si->min = is_unsigned ? 0 : -8388608;
-			si->max = is_unsigned ? 16777215 : 8388607;
-			return;
-		case MYSQL_TYPE_LONG:
-			si->kind = SK_INTEGER;
-			si->min = is_unsigned ? 0 : PG_INT32_MIN;
-			si->max = is_unsigned ? PG_UINT32_MAX : PG_INT32_MAX;
-			return;
-		case MYSQL_TYPE_LONGLONG:
-			si->kind = SK_INTEGER;
-			si->min = is_unsigned ? 0 : PG_INT64_MIN;
-			si->max = is_unsigned ? PG_UINT64_MAX : PG_INT64_MAX;
-			return;
-		case MYSQL_TYPE_YEAR:
-			si->kind = SK_INTEGER;
-			si->min = 0;
-			si->max = 2155;
-			return;
-		case MYSQL_TYPE_DECIMAL:
-		case MYSQL_TYPE_NEWDECIMAL:
-			{
-				long		p;
-
-				si->kind = SK_DECIMAL;
-				si->scale = field->decimals;
-				/* length counts the digits, the point and the sign */
-				p = (long) field->length - (field->decimals > 0 ? 1 : 0) -
-					(is_unsigned ? 0 : 1);
-				if (p >= 1 && p <= NUMERIC_MAX_PRECISION && si->scale <= p)
-					si->precision = p;
-				else
-					si->precision = 0;	/* unknown: unconstrained numeric */
-				return;
-			}
-		case MYSQL_TYPE_FLOAT:
-			si->kind = SK_FLOAT;
-			return;
-		case MYSQL_TYPE_DOUBLE:
-			si->kind = SK_DOUBLE;
-			return;
-		case MYSQL_TYPE_BIT:
-			si->kind = SK_BIT;
-			si->nbits = Max(1, Min(field->length, 64));
-			return;
-		case MYSQL_TYPE_DATE:
-		case MYSQL_TYPE_NEWDATE:
-			si->kind = SK_DATE;
-			return;
-		case MYSQL_TYPE_DATETIME:
-		case MYSQL_TYPE_DATETIME2:
-			si->kind = SK_DATETIME;
-			si->digits = Min(field->decimals, 6);
-			return;
-		case MYSQL_TYPE_TIMESTAMP:
-		case MYSQL_TYPE_TIMESTAMP2:
-			si->kind = SK_TIMESTAMP;
-			si->digits = Min(field->decimals, 6);
-			return;
-		case MYSQL_TYPE_TIME:
-		case MYSQL_TYPE_TIME2:
-			si->kind = SK_TIME;
-			si->digits = Min(field->decimals, 6);
-			return;
-		case MYSQL_TYPE_JSON:
-			si->kind = SK_JSON;
-			return;
-		case MYSQL_TYPE_ENUM:
-			si->kind = SK_ENUM;
-			return;
-		case MYSQL_TYPE_SET:
-			si->kind = SK_SET;
-			return;
-		case MYSQL_TYPE_GEOMETRY:
-			si->kind = SK_GEOMETRY;
-			return;
-		default:
-			break;
-	}
-
-	/* CHAR, VARCHAR, TEXT, BLOB and anything unknown: strings */
-	if (field->flags & ENUM_FLAG)
-		si->kind = SK_ENUM;
-	else if (field->flags & SET_FLAG)
-		si->kind = SK_SET;
-	else if (field_is_binary(field))
-		si->kind = SK_BINARY;
-	else if (field_attr_is(field, MARIADB_FIELD_ATTR_FORMAT_NAME, "json"))
-		si->kind = SK_JSON;
-	else
-		si->kind = SK_TEXT;
-}
-
-/*
- * append_mysql_type_name
- *		Append the MySQL type of a result column as a user would write it,
- *		e.g. "INT UNSIGNED", "DECIMAL(65,30)", "DATETIME(6)", "VARBINARY(16)".
- */
-void
-append_mysql_type_name(StringInfo buf, const MYSQL_FIELD *field)
-{
-	SourceInfo	si;
-	bool		binary = field_is_binary(field);
-	const char *name = NULL;
-
-	classify_field(field, &si);
-
-	switch (field->type)
-	{
-		case MYSQL_TYPE_NULL:
-			appendStringInfoString(buf, "NULL");
-			return;
-		case MYSQL_TYPE_TINY:
-			name = si.is_bool ? "TINYINT(1)" : "TINYINT";
-			break;
-		case MYSQL_TYPE_SHORT:
-			name = "SMALLINT";
-			break;
-		case MYSQL_TYPE_INT24:
-			name = "MEDIUMINT";
-			break;
-		case MYSQL_TYPE_LONG:
-			name = "INT";
-			break;
-		case MYSQL_TYPE_LONGLONG:
-			name = "BIGINT";
-			break;
-		case MYSQL_TYPE_FLOAT:
-			name = "FLOAT";
-			break;
-		case MYSQL_TYPE_DOUBLE:
-			name = "DOUBLE";
-			break;
-		case MYSQL_TYPE_YEAR:
-			appendStringInfoString(buf, "YEAR");
-			return;
-		case MYSQL_TYPE_DECIMAL:
-		case MYSQL_TYPE_NEWDECIMAL:
-			if (si.precision > 0)
-				appendStringInfo(buf, "DECIMAL(%d,%d)", si.precision, si.scale);
-			else
-				appendStringInfoString(buf, "DECIMAL");
-			if (si.is_unsigned)
-				appendStringInfoString(buf, " UNSIGNED");
-			return;
-		case MYSQL_TYPE_BIT:
-			appendStringInfo(buf, "BIT(%d)", si.nbits);
-			return;
-		case MYSQL_TYPE_DATE:
-		case MYSQL_TYPE_NEWDATE:
-			appendStringInfoString(buf, "DATE");
-			return;
-		case MYSQL_TYPE_DATETIME:
-		case MYSQL_TYPE_DATETIME2:
-			name = "DATETIME";
-			break;
-		case MYSQL_TYPE_TIMESTAMP:
-		case MYSQL_TYPE_TIMESTAMP2:
-			name = "TIMESTAMP";
-			break;
-		case MYSQL_TYPE_TIME:
-		case MYSQL_TYPE_TIME2:
-			name = "TIME";
-			break;
-		case MYSQL_TYPE_GEOMETRY:
-			{
-				MARIADB_CONST_STRING attr = {NULL, 0};
-
-				if (mariadb_field_attr(&attr, field,
-									   MARIADB_FIELD_ATTR_DATA_TYPE_NAME) == 0 &&
-					attr.str != NULL && attr.length > 0)
-				{
-					for (size_t i = 0; i < attr.length; i++)
-						appendStringInfoChar(buf, pg_ascii_toupper((unsigned char) attr.str[i]));
-				}
-				else
-					appendStringInfoString(buf, "GEOMETRY");
-				return;
-			}
-		default:
-			break;
-	}
-
-	if (name != NULL)
-	{
-		appendStringInfoString(buf, name);
-		if (si.kind == SK_INTEGER || si.kind == SK_FLOAT || si.kind == SK_DOUBLE)
-		{
-			if (si.is_unsigned)
-				appendStringInfoString(buf, " UNSIGNED");
-		}
-		else if (si.digits > 0)
-			appendStringInfo(buf, "(%d)", si.digits);
-		return;
-	}
-
-	/* the string types */
-	switch (si.kind)
-	{
-		case SK_ENUM:
-			appendStringInfoString(buf, "ENUM");
-			return;
-		case SK_SET:
-			appendStringInfoString(buf, "SET");
-			return;
-		case SK_JSON:
-			appendStringInfoString(buf, "JSON");
-			return;
-		default:
-			break;
-	}
-
-	switch (field->type)
-	{
-		case MYSQL_TYPE_STRING:
-			if (binary)
-				appendStringInfo(buf, "BINARY(%lu)", field->length);
-			else
-				appendStringInfo(buf, "CHAR(%lu)", field_char_length(field));
-			return;
-		case MYSQL_TYPE_VAR_STRING:
-		case MYSQL_TYPE_VARCHAR:
-			if (binary)
-				appendStringInfo(buf, "VARBINARY(%lu)", field->length);
-			else
-				appendStringInfo(buf, "VARCHAR(%lu)", field_char_length(field));
-			return;
-		case MYSQL_TYPE_TINY_BLOB:
-		case MYSQL_TYPE_BLOB:
-		case MYSQL_TYPE_MEDIUM_BLOB:
-		case MYSQL_TYPE_LONG_BLOB:
-			{
-				/* the protocol gives the maximum length, not the keyword */
-				unsigned long n = binary ? field->length : field_char_length(field);
-				const char *size;
-
-				if (n <= 255)
-					size = "TINY";
-				else if (n <= 65535)
-					size = "";
-				else if (n <= 16777215)
-					size = "MEDIUM";
-				else
-					size = "LONG";
-				appendStringInfo(buf, "%s%s", size, binary ? "BLOB" : "TEXT");
-				return;
-			}
-		default:
-			appendStringInfo(buf, "type %d", (int) field->type);
-			return;
-	}
-}
-
-/*
- * mysql_natural_type
- *		The PostgreSQL type (and typmod) that holds every value of a MySQL
- *		column exactly: what create_target uses, and what the hint of a type
- *		mismatch error suggests.
- */
-Oid
-mysql_natural_type(const MYSQL_FIELD *field, int32 *typmod)
-{
-	SourceInfo	si;
-
-	classify_field(field, &si);
-	*typmod = -1;
-
-	switch (si.kind)
-	{
-		case SK_NULL:
-			return TEXTOID;
-		case SK_INTEGER:
-			if (si.is_bool)
-				return BOOLOID;
-			if (si.min >= PG_INT16_MIN && si.max <= PG_INT16_MAX)
-				return INT2OID;
-			if (si.min >= PG_INT32_MIN && si.max <= PG_INT32_MAX)
-				return INT4OID;
-			if (si.max <= PG_INT64_MAX)
-				return INT8OID;
-			*typmod = ((20 << 16) | 0) + VARHDRSZ;
-			return NUMERICOID;
-		case SK_DECIMAL:
-			if (si.precision > 0)
-				*typmod = ((si.precision << 16) | si.scale) + VARHDRSZ;
-			return NUMERICOID;
-		case SK_FLOAT:
-			return FLOAT4OID;
-		case SK_DOUBLE:
-			return FLOAT8OID;
-		case SK_BIT:
-			if (si.nbits == 1)
-				return BOOLOID;
-			*typmod = si.nbits;
-			return BITOID;
-		case SK_TEXT:
-			if (field->type == MYSQL_TYPE_STRING ||
-				field->type == MYSQL_TYPE_VAR_STRING ||
-				field->type == MYSQL_TYPE_VARCHAR)
-			{
-				unsigned long n = field_char_length(field);
-
-				if (n >= 1 && n <= MAX_VARCHAR_LENGTH)
-				{
-					*typmod = (int32) n + VARHDRSZ;
-					return VARCHAROID;
-				}
-			}
-			return TEXTOID;
-		case SK_BINARY:
-			return BYTEAOID;
-		case SK_ENUM:
-			return TEXTOID;
-		case SK_SET:
-			return TEXTARRAYOID;
-		case SK_JSON:
-			return JSONBOID;
-		case SK_DATE:
-			return DATEOID;
-		case SK_DATETIME:
-			*typmod = si.digits;
-			return TIMESTAMPOID;
-		case SK_TIMESTAMP:
-			*typmod = si.digits;
-			return TIMESTAMPTZOID;
-		case SK_TIME:
-			return INTERVALOID;
-		case SK_GEOMETRY:
-			return BYTEAOID;
-	}
-	return TEXTOID;				/* keep compiler quiet */
-}
 
 /* ----------------------------------------------------------------
  *		Error reporting
@@ -630,10 +192,45 @@ append_shown_value(StringInfo buf, const char *s, unsigned long len,
 		appendStringInfoString(buf, "...");
 }
 
+static bool
+column_shows_multibyte(RowConverter *rc, ColumnConverter *col)
+{
+	return col->encoding == rc->db_encoding;
+}
+
+/*
+ * The facts of the value being converted, for a message and for the
+ * caller's ValueError: column, MySQL type, row, and the value as shown (in
+ * the database encoding when in_db_encoding, else as the wire has it).
+ */
+static void
+describe_value(RowConverter *rc, ColumnConverter *col, const char *s,
+			   unsigned long len, bool in_db_encoding, ValueError *ve)
+{
+	StringInfoData buf;
+
+	memset(ve, 0, sizeof(ValueError));
+	ve->column = (char *) col->attname;
+	ve->mysql_type = (char *) col->mysql_type;
+	ve->row = rc->rownum ? *rc->rownum : 0;
+	if (rc->row_key != NULL)
+	{
+		initStringInfo(&buf);
+		if (rc->row_key(&buf, rc->row_key_arg))
+			ve->key = buf.data;
+	}
+	if (s != NULL)
+	{
+		initStringInfo(&buf);
+		append_shown_value(&buf, s, len, in_db_encoding);
+		ve->value = buf.data;
+	}
+}
+
 /* 'Column "c" (MySQL INT) of remote query, row 42' */
 static void
 append_column_facts(StringInfo buf, RowConverter *rc, ColumnConverter *col,
-					bool capitalize)
+					const ValueError *ve, bool capitalize)
 {
 	appendStringInfo(buf, "%s \"%s\"", capitalize ? "Column" : "column",
 					 col->attname);
@@ -643,17 +240,34 @@ append_column_facts(StringInfo buf, RowConverter *rc, ColumnConverter *col,
 	else
 		appendStringInfo(buf, " (MySQL %s)", col->mysql_type);
 	appendStringInfo(buf, " of %s", rc->relname);
-	if (rc->describe_row != NULL)
-	{
-		appendStringInfoString(buf, ", ");
-		rc->describe_row(buf, rc->describe_arg);
-	}
+	if (ve->key != NULL)
+		appendStringInfo(buf, ", key %s", ve->key);
+	else if (ve->row > 0)
+		appendStringInfo(buf, ", row %lld", (long long) ve->row);
 }
 
-static bool
-column_shows_multibyte(RowConverter *rc, ColumnConverter *col)
+/*
+ * Hand the facts to whoever asked for them (a run records them as columns
+ * of etl_stream.runs): copied into their context, as the error on its way
+ * up may free ours.
+ */
+static void
+pass_value_error(RowConverter *rc, const ValueError *ve, int sqlerrcode)
 {
-	return col->encoding == rc->db_encoding;
+	ValueError *out = rc->value_error;
+	MemoryContext cxt;
+
+	if (out == NULL)
+		return;
+	cxt = out->cxt;
+	Assert(cxt != NULL);
+	out->set = true;
+	out->sqlerrcode = sqlerrcode;
+	out->column = MemoryContextStrdup(cxt, ve->column);
+	out->mysql_type = MemoryContextStrdup(cxt, ve->mysql_type);
+	out->key = ve->key ? MemoryContextStrdup(cxt, ve->key) : NULL;
+	out->row = ve->row;
+	out->value = ve->value ? MemoryContextStrdup(cxt, ve->value) : NULL;
 }
 
 static void
@@ -664,19 +278,25 @@ report_value_error(RowConverter *rc, ColumnConverter *col,
 						   column_shows_multibyte(rc, col));
 }
 
-/* in_db_encoding: s is text in the database encoding (already converted) */
+/*
+ * The one place a value error is raised: its facts go to the caller's
+ * ValueError, then into the message.  in_db_encoding: s is text in the
+ * database encoding (already converted).
+ */
 static void
 report_value_error_ext(RowConverter *rc, ColumnConverter *col,
 					   const char *s, unsigned long len, ValueProblem problem,
 					   bool in_db_encoding)
 {
+	ValueError	ve;
 	StringInfoData facts;
-	StringInfoData value;
+	const char *value;
+	int			sqlerrcode = 0;
 
+	describe_value(rc, col, s, len, in_db_encoding, &ve);
 	initStringInfo(&facts);
-	append_column_facts(&facts, rc, col, true);
-	initStringInfo(&value);
-	append_shown_value(&value, s, len, in_db_encoding);
+	append_column_facts(&facts, rc, col, &ve, true);
+	value = ve.value ? ve.value : "";
 
 	/* our message says everything the context line would */
 	rc->reporting = true;
@@ -684,69 +304,94 @@ report_value_error_ext(RowConverter *rc, ColumnConverter *col,
 	switch (problem)
 	{
 		case VP_OUT_OF_RANGE:
+			sqlerrcode = ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE;
+			break;
+		case VP_NOT_BOOLEAN:
+		case VP_BAD_FORMAT:
+			sqlerrcode = ERRCODE_INVALID_TEXT_REPRESENTATION;
+			break;
+		case VP_INVALID_DATE:
+		case VP_TIME_OUT_OF_RANGE:
+			sqlerrcode = ERRCODE_DATETIME_VALUE_OUT_OF_RANGE;
+			break;
+		case VP_TOO_LONG:
+			sqlerrcode = ERRCODE_STRING_DATA_RIGHT_TRUNCATION;
+			break;
+		case VP_BAD_ENCODING:
+			sqlerrcode = ERRCODE_CHARACTER_NOT_IN_REPERTOIRE;
+			break;
+		case VP_TOO_LARGE:
+			sqlerrcode = ERRCODE_PROGRAM_LIMIT_EXCEEDED;
+			break;
+	}
+	pass_value_error(rc, &ve, sqlerrcode);
+
+	switch (problem)
+	{
+		case VP_OUT_OF_RANGE:
 			ereport(ERROR,
-					(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+					(errcode(sqlerrcode),
 					 errmsg("value out of range for column \"%s\"", col->attname),
 					 errdetail("%s, has value \"%s\" which is out of range for type %s.",
-							   facts.data, value.data, col->base_type_name)));
+							   facts.data, value, col->base_type_name)));
 			break;
 		case VP_NOT_BOOLEAN:
 			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
+					(errcode(sqlerrcode),
 					 errmsg("invalid boolean value for column \"%s\"", col->attname),
 					 errdetail("%s, has value \"%s\" which is neither 0 nor 1.",
-							   facts.data, value.data),
+							   facts.data, value),
 					 errhint("Use type %s for this column to receive the value as it is.",
 							 col->src.kind == SK_BIT ? "bit" : "smallint")));
 			break;
 		case VP_INVALID_DATE:
 			ereport(ERROR,
-					(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
+					(errcode(sqlerrcode),
 					 errmsg("invalid date for column \"%s\"", col->attname),
 					 errdetail("%s, has value \"%s\" which is not a valid date.",
-							   facts.data, value.data),
+							   facts.data, value),
 					 errhint("Set the server option invalid_dates to 'null' to receive such values as NULL.")));
 			break;
 		case VP_TIME_OUT_OF_RANGE:
 			ereport(ERROR,
-					(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
+					(errcode(sqlerrcode),
 					 errmsg("time out of range for column \"%s\"", col->attname),
 					 errdetail("%s, has value \"%s\" which is outside the range of type %s, 00:00:00 to 23:59:59.999999.",
-							   facts.data, value.data, col->base_type_name),
+							   facts.data, value, col->base_type_name),
 					 errhint("Use type interval for this column: it holds every MySQL TIME value.")));
 			break;
 		case VP_TOO_LONG:
 			ereport(ERROR,
-					(errcode(ERRCODE_STRING_DATA_RIGHT_TRUNCATION),
+					(errcode(sqlerrcode),
 					 errmsg("value too long for column \"%s\"", col->attname),
 					 errdetail("%s, has value \"%s\" which is longer than the %d characters of type %s.",
-							   facts.data, value.data, col->max_chars,
+							   facts.data, value, col->max_chars,
 							   col->base_type_name)));
 			break;
 		case VP_BAD_ENCODING:
 			ereport(ERROR,
-					(errcode(ERRCODE_CHARACTER_NOT_IN_REPERTOIRE),
+					(errcode(sqlerrcode),
 					 errmsg("invalid byte sequence for encoding \"%s\" in column \"%s\"",
 							pg_encoding_to_char(col->encoding), col->attname),
 					 errdetail("%s, has value \"%s\" which is not valid %s text.",
-							   facts.data, value.data,
+							   facts.data, value,
 							   pg_encoding_to_char(col->encoding)),
 					 col->src.kind == SK_BINARY ?
 					 errhint("Use type bytea for this column to receive the bytes as they are.") : 0));
 			break;
 		case VP_TOO_LARGE:
 			ereport(ERROR,
-					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+					(errcode(sqlerrcode),
 					 errmsg("value too large for column \"%s\"", col->attname),
 					 errdetail("%s, has a value of %lu bytes, more than PostgreSQL can store in one field.",
 							   facts.data, len)));
 			break;
 		case VP_BAD_FORMAT:
 			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
+					(errcode(sqlerrcode),
 					 errmsg("unexpected MySQL value for column \"%s\"", col->attname),
 					 errdetail("%s, has value \"%s\" which is not in the format of MySQL %s.",
-							   facts.data, value.data, col->mysql_type)));
+							   facts.data, value, col->mysql_type)));
 			break;
 	}
 	pg_unreachable();
@@ -754,13 +399,15 @@ report_value_error_ext(RowConverter *rc, ColumnConverter *col,
 
 /*
  * Errors raised by PostgreSQL's own functions (numeric_in, jsonb_in,
- * domain checks, encoding conversion) get a context line with the facts.
+ * domain checks, encoding conversion) get a context line with the facts,
+ * and the caller's ValueError gets them too.
  */
 static void
 convert_error_callback(void *arg)
 {
 	RowConverter *rc = (RowConverter *) arg;
 	ColumnConverter *col;
+	ValueError	ve;
 	StringInfoData buf;
 	const char *s;
 
@@ -769,17 +416,18 @@ convert_error_callback(void *arg)
 	col = &rc->cols[rc->cur];
 	s = rc->cur_row[rc->cur];
 
+	describe_value(rc, col, s, s ? rc->cur_lengths[rc->cur] : 0,
+				   column_shows_multibyte(rc, col), &ve);
+	/* a notice or warning raised meanwhile is not the value's error */
+	if (ERRCODE_TO_CATEGORY(geterrcode()) != ERRCODE_SUCCESSFUL_COMPLETION &&
+		ERRCODE_TO_CATEGORY(geterrcode()) != ERRCODE_WARNING)
+		pass_value_error(rc, &ve, geterrcode());
 	initStringInfo(&buf);
-	append_column_facts(&buf, rc, col, false);
+	append_column_facts(&buf, rc, col, &ve, false);
 	if (s == NULL)
 		appendStringInfoString(&buf, ", value NULL");
 	else
-	{
-		appendStringInfoString(&buf, ", value \"");
-		append_shown_value(&buf, s, rc->cur_lengths[rc->cur],
-						   column_shows_multibyte(rc, col));
-		appendStringInfoChar(&buf, '"');
-	}
+		appendStringInfo(&buf, ", value \"%s\"", ve.value);
 	errcontext("%s", buf.data);
 }
 
@@ -1931,8 +1579,10 @@ build_row_converter(MYSQL_FIELD *fields, unsigned int nfields,
 	rc->cols = palloc0(Max(nfields, 1) * sizeof(ColumnConverter));
 	rc->dropped = palloc(Max(tupdesc->natts - nlive, 1) * sizeof(int));
 	rc->invalid_dates = opts->invalid_dates;
-	rc->describe_row = opts->describe_row;
-	rc->describe_arg = opts->describe_arg;
+	rc->rownum = opts->rownum;
+	rc->row_key = opts->row_key;
+	rc->row_key_arg = opts->row_key_arg;
+	rc->value_error = opts->value_error;
 	rc->db_encoding = GetDatabaseEncoding();
 	rc->cxt = CurrentMemoryContext;
 	rc->cur = -1;

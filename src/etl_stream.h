@@ -3,10 +3,16 @@
  * etl_stream.h
  *		  Types and functions shared by the files of etl_stream.
  *
- * Data flows through the files in this order: the SQL entry points
- * (query.c) read a source definition (options.c), open or reuse a
- * connection to MySQL (connection.c), stream rows and convert each value
- * (convert.c) into PostgreSQL datums.
+ * Data flows through the files in this order: a run (run.c) or a direct
+ * SQL call (query.c) reads a source definition (options.c), opens or
+ * reuses a connection to MySQL (connection.c), streams rows whose values
+ * are converted (mysql_types.c, convert.c) and landed in a table
+ * (land.c); a run then merges staging into the target and records itself
+ * (run.c, run_record.c), and reports its progress as it goes
+ * (progress.c).
+ *
+ * Only the files that talk to MySQL include mysql.h, through source.h;
+ * this header is free of it.
  *
  * IDENTIFICATION
  *		  src/etl_stream.h
@@ -18,29 +24,11 @@
 
 #include "postgres.h"
 
-#include "access/tupdesc.h"
 #include "foreign/foreign.h"
 #include "lib/stringinfo.h"
-
-/*
- * mysql.h pulls in ma_list.h, whose list_* functions clash with PostgreSQL's
- * pg_list.h.  We never use MariaDB's lists, so rename them out of the way.
- */
-#define list_add mariadb_list_add
-#define list_delete mariadb_list_delete
-#define list_cons mariadb_list_cons
-#define list_reverse mariadb_list_reverse
-#define list_free mariadb_list_free
-#define list_length mariadb_list_length
-#define list_walk mariadb_list_walk
-#include <mysql.h>
-#undef list_add
-#undef list_delete
-#undef list_cons
-#undef list_reverse
-#undef list_free
-#undef list_length
-#undef list_walk
+#include "nodes/pg_list.h"
+#include "utils/elog.h"
+#include "utils/timestamp.h"
 
 /* What to do with MySQL dates that PostgreSQL cannot represent */
 typedef enum InvalidDatePolicy
@@ -87,7 +75,32 @@ typedef struct SourceOptions
 	char	   *password;		/* never printed anywhere */
 } SourceOptions;
 
-/* etl_stream.c */
+/*
+ * A value that could not be converted, as facts: what convert.c reports in
+ * its error message, and what a run records in etl_stream.runs.  Filled in
+ * just before the error is raised, with strings copied into cxt.
+ */
+typedef struct ValueError
+{
+	bool		set;			/* a conversion failed and filled this in */
+	int			sqlerrcode;
+	char	   *column;			/* the PostgreSQL column */
+	char	   *mysql_type;		/* the MySQL type, as declared: "VARCHAR(60)" */
+	char	   *key;			/* the row: "(id)=(42)", NULL without a key */
+	int64		row;			/* the row's number in the result, from 1 */
+	char	   *value;			/* as shown in the message; NULL for NULL */
+	MemoryContext cxt;			/* where the strings go */
+} ValueError;
+
+/* What a landing has done so far; updated as rows arrive */
+typedef struct LandCounts
+{
+	int64		rows_pulled;	/* read from MySQL */
+	int64		rows_landed;	/* written to the table */
+	int64		bytes_pulled;	/* of values, as they came over the wire */
+} LandCounts;
+
+/* etl_stream.c: the settings */
 extern int	etl_stream_history_days;
 extern double etl_stream_analyze_threshold;
 
@@ -97,60 +110,92 @@ extern void get_source_options(ForeignServer *server, UserMapping *mapping,
 							   SourceOptions *opts);
 extern int	mysql_charset_encoding(const char *charset);
 
-/*
- * A connection to one source, cached per (server, user) for the life of
- * the backend.  A connection that is "busy" has a statement or an
- * unfinished result stream in flight; if the transaction aborts while it
- * is busy, the remote statement is killed and the connection dropped.
- */
-typedef struct SourceConnection
+/* connection.c: what a run needs from a source without speaking MySQL */
+extern double ping_source(ForeignServer *server);
+extern int64 estimate_source_rows(ForeignServer *server, const char *sql);
+
+/* land.c */
+typedef struct LandRequest
 {
-	Oid			serverid;		/* hash key part 1 */
-	Oid			userid;			/* hash key part 2 */
-	MYSQL	   *mysql;			/* NULL if not connected */
-	char		server_name[NAMEDATALEN];
-	char	   *endpoint;		/* "host:port" or socket path, for messages */
-	SourceOptions *opts;		/* in the connection's own memory context */
-	MemoryContext cxt;			/* holds opts and endpoint */
-	unsigned long thread_id;	/* MySQL connection id, for KILL QUERY */
-	bool		busy;
-	bool		invalidated;	/* options changed: reconnect when idle */
-	uint32		server_hashvalue;
-	uint32		mapping_hashvalue;
-} SourceConnection;
+	ForeignServer *server;
+	const char *sql;			/* the remote query */
+	Oid			relid;			/* the table the rows go into */
+	List	   *key_columns;	/* names (char *) that identify a row */
+	const char *label;			/* names the table in errors; NULL: its name */
+	LandCounts *counts;			/* updated as rows arrive; may be NULL */
+	ValueError *value_error;	/* filled in by a failed conversion; may be NULL */
+} LandRequest;
 
-/* connection.c */
-extern SourceConnection *connect_source(ForeignServer *server, Oid userid);
-extern void disconnect_source(SourceConnection *conn);
-extern bool disconnect_server(Oid serverid);
-extern MYSQL_RES *source_query(SourceConnection *conn, const char *sql);
-extern MYSQL_RES *source_query_rows(SourceConnection *conn, const char *sql);
-extern MYSQL_ROW source_fetch_row(SourceConnection *conn, MYSQL_RES *res);
-extern void source_end_result(SourceConnection *conn, MYSQL_RES *res);
-extern double source_ping(SourceConnection *conn);
+extern void land_rows(const LandRequest *req);
 
-/* convert.c */
-
-/* Called when a conversion fails, to say which row (key values or number) */
-typedef void (*DescribeRowCallback) (StringInfo buf, void *arg);
-
-typedef struct ConvertOptions
+/* progress.c: one slot in shared memory per run going on */
+typedef enum RunPhase
 {
-	InvalidDatePolicy invalid_dates;
-	int			source_encoding;	/* PostgreSQL encoding of the wire text */
-	const char *relname;		/* "table x" or "remote query", for messages */
-	DescribeRowCallback describe_row;	/* may be NULL */
-	void	   *describe_arg;
-} ConvertOptions;
+	RUN_PHASE_LOCK,				/* waiting for the registration */
+	RUN_PHASE_CONNECT,
+	RUN_PHASE_PULL,
+	RUN_PHASE_MERGE,
+	RUN_PHASE_FINISH
+} RunPhase;
 
-typedef struct RowConverter RowConverter;
+extern void progress_init(void);
+extern bool progress_begin(const char *table_name, int64 job_id, int64 task_id);
+extern bool progress_active(void);
+extern void progress_phase(RunPhase phase);
+extern void progress_estimate(int64 rows);
+extern void progress_pulled(const LandCounts *counts);
+extern void progress_merged(int64 rows);
+extern void progress_end(void);
+extern const char *run_phase_name(RunPhase phase);
 
-extern RowConverter *build_row_converter(MYSQL_FIELD *fields, unsigned int nfields,
-										 TupleDesc tupdesc,
-										 const ConvertOptions *opts);
-extern void convert_row(RowConverter *rc, MYSQL_ROW row,
-						unsigned long *lengths, Datum *values, bool *nulls);
-extern Oid	mysql_natural_type(const MYSQL_FIELD *field, int32 *typmod);
-extern void append_mysql_type_name(StringInfo buf, const MYSQL_FIELD *field);
+/* run.c: one run of one registered table */
+typedef struct SyncRequest
+{
+	const char *name;			/* the registration */
+	bool		wait;			/* for a run of the table going on */
+	const char *range_from;		/* a slice [from, to) instead of the cutoff */
+	const char *range_to;
+	int			attempt;		/* 1 unless retried */
+	int64		job_id;			/* 0 unless a job's task */
+	int64		task_id;
+} SyncRequest;
+
+typedef enum RunStatus
+{
+	RUN_SUCCESS,
+	RUN_FAILED,
+	RUN_SKIPPED
+} RunStatus;
+
+/* A run, as etl_stream.runs records it */
+typedef struct SyncRun
+{
+	const SyncRequest *req;
+	char	   *table_name;
+	char	   *strategy;
+	RunStatus	status;
+	RunPhase	phase;			/* where it is, or where it failed */
+	TimestampTz started_at;
+	TimestampTz finished_at;
+	TimestampTz phase_started_at;
+	double		phase_s[RUN_PHASE_FINISH + 1];	/* seconds; < 0: not done */
+	LandCounts	counts;
+	int64		rows_inserted;
+	int64		rows_updated;
+	int64		rows_unchanged;
+	int64		rows_deleted;
+	char	   *cutoff;
+	char	   *new_watermark;
+	const char *load_path;		/* "staging", "direct", or NULL */
+	const char *skip_reason;
+	ErrorData  *error;			/* why it failed */
+	ValueError	value_error;	/* the value that did not convert, if one */
+} SyncRun;
+
+extern Datum run_sync(const SyncRequest *req);
+
+/* run_record.c */
+extern Datum record_run(SyncRun *run, bool want_row);
+extern void warn_failed_run(SyncRun *run);
 
 #endif							/* ETL_STREAM_H */

@@ -13,8 +13,12 @@
  * Tables whose rules cannot be kept that way (insert triggers, rules, row
  * security, generated columns, partitioning, deferrable unique constraints)
  * are refused.  Conversion memory is reset after each flushed batch, so
- * memory does not grow with the number of rows.  While it runs, the landing
- * shows in pg_stat_progress_copy as a COPY FROM into the table.
+ * memory does not grow with the number of rows.  After each batch the
+ * counts go to the run's slot of etl_stream.progress, and to
+ * pg_stat_progress_copy, where the landing shows as a COPY FROM.
+ *
+ * land_rows() is the core, for runs and workers; etl_stream.land() is its
+ * SQL wrapper.
  *
  * IDENTIFICATION
  *		  src/land.c
@@ -44,18 +48,11 @@
 #include "utils/memutils.h"
 #include "utils/rel.h"
 
-#include "etl_stream.h"
+#include "source.h"
 
 /* Flush the buffered rows at this many rows or bytes, like COPY FROM */
 #define LAND_BATCH_ROWS		1000
 #define LAND_BATCH_BYTES	(64 * 1024)
-
-/*
- * A spare slot of the COPY progress parameters (pg_stat_progress_copy shows
- * only the first six): the table the rows are for, which etl_stream.progress
- * finds while staging or a fresh table is not yet visible to other sessions.
- */
-#define LAND_PROGRESS_FOR	(PGSTAT_NUM_PROGRESS_PARAM - 1)
 
 /* What a conversion error needs to name the row: its key values */
 typedef struct LandRowInfo
@@ -65,23 +62,20 @@ typedef struct LandRowInfo
 	int			nkeys;
 	int		   *key_index;		/* result column of each key column */
 	char	  **key_name;
-	int64		rownum;
 } LandRowInfo;
 
 PG_FUNCTION_INFO_V1(etl_stream_land);
 PG_FUNCTION_INFO_V1(etl_stream_land_refusal);
 
-static void
-describe_land_row(StringInfo buf, void *arg)
+/* The row's key as "(a, b)=(1, 2)", for conversion errors (RowKeyCallback) */
+static bool
+append_land_row_key(StringInfo buf, void *arg)
 {
 	LandRowInfo *info = (LandRowInfo *) arg;
 
 	if (info->nkeys == 0 || info->row == NULL)
-	{
-		appendStringInfo(buf, "row %lld", (long long) info->rownum);
-		return;
-	}
-	appendStringInfoString(buf, "key (");
+		return false;
+	appendStringInfoChar(buf, '(');
 	for (int i = 0; i < info->nkeys; i++)
 		appendStringInfo(buf, "%s%s", i > 0 ? ", " : "", info->key_name[i]);
 	appendStringInfoString(buf, ")=(");
@@ -98,6 +92,7 @@ describe_land_row(StringInfo buf, void *arg)
 								   Min(info->lengths[k], 60));
 	}
 	appendStringInfoChar(buf, ')');
+	return true;
 }
 
 /*
@@ -105,27 +100,18 @@ describe_land_row(StringInfo buf, void *arg)
  */
 static void
 find_key_columns(LandRowInfo *info, MYSQL_FIELD *fields, unsigned int nfields,
-				 ArrayType *keys)
+				 List *keys)
 {
-	Datum	   *elems;
-	bool	   *nulls;
-	int			n;
+	ListCell   *lc;
 
-	deconstruct_array(keys, TEXTOID, -1, false, TYPALIGN_INT,
-					  &elems, &nulls, &n);
-	info->nkeys = n;
-	info->key_index = palloc(sizeof(int) * Max(n, 1));
-	info->key_name = palloc(sizeof(char *) * Max(n, 1));
-	for (int i = 0; i < n; i++)
+	info->nkeys = list_length(keys);
+	info->key_index = palloc(sizeof(int) * Max(info->nkeys, 1));
+	info->key_name = palloc(sizeof(char *) * Max(info->nkeys, 1));
+	foreach(lc, keys)
 	{
-		char	   *name;
+		char	   *name = lfirst(lc);
 		unsigned int j;
 
-		if (nulls[i])
-			ereport(ERROR,
-					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-					 errmsg("key column names must not be null")));
-		name = TextDatumGetCString(elems[i]);
 		for (j = 0; j < nfields; j++)
 		{
 			if (pg_strcasecmp(fields[j].name, name) == 0)
@@ -136,9 +122,31 @@ find_key_columns(LandRowInfo *info, MYSQL_FIELD *fields, unsigned int nfields,
 					(errcode(ERRCODE_UNDEFINED_COLUMN),
 					 errmsg("key column \"%s\" is not in the remote query's result",
 							name)));
-		info->key_index[i] = j;
-		info->key_name[i] = name;
+		info->key_index[foreach_current_index(lc)] = j;
+		info->key_name[foreach_current_index(lc)] = name;
 	}
+}
+
+/* A text[] of names as a List of C strings; no element may be NULL */
+static List *
+text_array_to_list(ArrayType *array)
+{
+	Datum	   *elems;
+	bool	   *nulls;
+	int			n;
+	List	   *result = NIL;
+
+	deconstruct_array(array, TEXTOID, -1, false, TYPALIGN_INT,
+					  &elems, &nulls, &n);
+	for (int i = 0; i < n; i++)
+	{
+		if (nulls[i])
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("key column names must not be null")));
+		result = lappend(result, TextDatumGetCString(elems[i]));
+	}
+	return result;
 }
 
 /*
@@ -217,31 +225,176 @@ begin_land_executor(Relation rel, ResultRelInfo **rri)
 }
 
 /*
- * etl_stream.land(server name, sql text, target regclass,
- *                 key_columns text[] DEFAULT NULL, label text DEFAULT NULL,
- *                 progress_for regclass DEFAULT NULL)
- *   RETURNS TABLE (rows_pulled bigint, rows_landed bigint)
- *
- * Streams the query's rows into the table, matched by position to its
- * columns.  rows_pulled counts rows read from MySQL, rows_landed rows
- * handed to the table; the caller checks they agree.  key_columns name the
- * row in conversion errors; label names the table ("table x");
- * progress_for is the table etl_stream.progress shows the landing under.
+ * A landing under way: the table, the executor state its indexes and
+ * constraints need, and the batch of rows not yet written.
  */
-Datum
-etl_stream_land(PG_FUNCTION_ARGS)
+typedef struct Landing
 {
-	ForeignServer *server = lookup_source(NameStr(*PG_GETARG_NAME(0)));
-	char	   *sql = text_to_cstring(PG_GETARG_TEXT_PP(1));
-	Oid			relid = PG_GETARG_OID(2);
-	TupleDesc	result_desc;
 	Relation	rel;
 	EState	   *estate;
 	ResultRelInfo *rri;
-	const char *refusal;
 	bool		check_constraints;
 	bool		has_indexes;
+	BulkInsertState bistate;
+	CommandId	mycid;
+	TupleTableSlot **slots;
+	int			nbuffered;
+	Size		buffered_bytes;
+	MemoryContext batchcxt;		/* conversion and insertion; reset per batch */
+	LandCounts *counts;
+} Landing;
+
+/*
+ * Open the table for landing, or refuse it with the reason.  The caller
+ * must have INSERT on it.
+ */
+static void
+begin_landing(Landing *ld, Oid relid, LandCounts *counts)
+{
 	AclResult	aclresult;
+	const char *refusal;
+	TupleDesc	slot_desc;
+
+	memset(ld, 0, sizeof(Landing));
+	ld->counts = counts;
+	ld->rel = table_open(relid, RowExclusiveLock);
+	aclresult = pg_class_aclcheck(relid, GetUserId(), ACL_INSERT);
+	if (aclresult != ACLCHECK_OK)
+		aclcheck_error(aclresult, get_relkind_objtype(ld->rel->rd_rel->relkind),
+					   RelationGetRelationName(ld->rel));
+	refusal = land_refusal(ld->rel);
+	if (refusal != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("cannot land rows into \"%s\"", RelationGetRelationName(ld->rel)),
+				 errdetail("The bulk path cannot be used because %s.", refusal),
+				 errhint("Land into a plain table and insert from there.")));
+	ld->estate = begin_land_executor(ld->rel, &ld->rri);
+	ld->check_constraints = ld->rel->rd_att->constr != NULL &&
+		(ld->rel->rd_att->constr->has_not_null ||
+		 ld->rel->rd_att->constr->num_check > 0);
+	ld->has_indexes = ld->rri->ri_NumIndices > 0;
+	ld->bistate = GetBulkInsertState();
+	ld->mycid = GetCurrentCommandId(true);
+
+	/*
+	 * The slots share an unreferenced copy of the row type: a slot made on
+	 * the relation's own descriptor pins it in the resource owner, and a
+	 * thousand pins of one descriptor make every later pin there (the
+	 * TOAST table's scans, one per value moved out of line) walk them all.
+	 */
+	slot_desc = CreateTupleDescCopy(RelationGetDescr(ld->rel));
+	ld->slots = palloc(sizeof(TupleTableSlot *) * LAND_BATCH_ROWS);
+	for (int i = 0; i < LAND_BATCH_ROWS; i++)
+		ld->slots[i] = MakeSingleTupleTableSlot(slot_desc,
+												table_slot_callbacks(ld->rel));
+	ld->batchcxt = AllocSetContextCreate(CurrentMemoryContext,
+										 "etl_stream land batch",
+										 ALLOCSET_DEFAULT_SIZES);
+
+	pgstat_progress_start_command(PROGRESS_COMMAND_COPY, relid);
+	pgstat_progress_update_param(PROGRESS_COPY_COMMAND, PROGRESS_COPY_COMMAND_FROM);
+	pgstat_progress_update_param(PROGRESS_COPY_TYPE, PROGRESS_COPY_TYPE_CALLBACK);
+}
+
+/*
+ * Convert one row into the next slot of the batch and check its NOT NULL
+ * and CHECK constraints.
+ */
+static void
+buffer_row(Landing *ld, RowConverter *converter, MYSQL_ROW row,
+		   unsigned long *lengths, unsigned int nfields)
+{
+	TupleTableSlot *slot = ld->slots[ld->nbuffered];
+	MemoryContext oldcxt;
+
+	ExecClearTuple(slot);
+	oldcxt = MemoryContextSwitchTo(ld->batchcxt);
+	convert_row(converter, row, lengths, slot->tts_values, slot->tts_isnull);
+	MemoryContextSwitchTo(oldcxt);
+	ExecStoreVirtualTuple(slot);
+	if (ld->check_constraints)
+	{
+		ExecConstraints(ld->rri, slot, ld->estate);
+		ResetPerTupleExprContext(ld->estate);
+	}
+	ld->nbuffered++;
+	for (unsigned int i = 0; i < nfields; i++)
+		ld->buffered_bytes += lengths[i];
+}
+
+/*
+ * Write the buffered rows with table_multi_insert(), then their index
+ * entries, and tell the progress views.
+ */
+static void
+flush_batch(Landing *ld)
+{
+	MemoryContext oldcxt;
+
+	if (ld->nbuffered == 0)
+		return;
+
+	/*
+	 * heap_multi_insert() allocates per batch (the tuple array, toasted
+	 * copies) in the current context: the batch's, reset below, as COPY
+	 * FROM does with its per-tuple context.
+	 */
+	oldcxt = MemoryContextSwitchTo(ld->batchcxt);
+	table_multi_insert(ld->rel, ld->slots, ld->nbuffered, ld->mycid, 0,
+					   ld->bistate);
+	MemoryContextSwitchTo(oldcxt);
+	if (ld->has_indexes)
+	{
+		for (int i = 0; i < ld->nbuffered; i++)
+		{
+			List	   *recheck;
+
+			recheck = ExecInsertIndexTuples(ld->rri, ld->slots[i], ld->estate,
+											false, false, NULL, NIL);
+			Assert(recheck == NIL); /* no deferrable indexes */
+			(void) recheck;
+			ResetPerTupleExprContext(ld->estate);
+		}
+	}
+	ld->counts->rows_landed += ld->nbuffered;
+	ld->counts->bytes_pulled += ld->buffered_bytes;
+	ld->nbuffered = 0;
+	ld->buffered_bytes = 0;
+	MemoryContextReset(ld->batchcxt);
+	pgstat_progress_update_param(PROGRESS_COPY_TUPLES_PROCESSED,
+								 ld->counts->rows_landed);
+	pgstat_progress_update_param(PROGRESS_COPY_BYTES_PROCESSED,
+								 ld->counts->bytes_pulled);
+	progress_pulled(ld->counts);
+}
+
+static void
+end_landing(Landing *ld)
+{
+	for (int i = 0; i < LAND_BATCH_ROWS; i++)
+		ExecDropSingleTupleTableSlot(ld->slots[i]);
+	FreeBulkInsertState(ld->bistate);
+	table_finish_bulk_insert(ld->rel, 0);
+	pgstat_progress_end_command();
+	ExecCloseResultRelations(ld->estate);
+	ExecCloseRangeTableRelations(ld->estate);
+	FreeExecutorState(ld->estate);
+	MemoryContextDelete(ld->batchcxt);
+	table_close(ld->rel, NoLock);
+}
+
+/*
+ * land_rows
+ *		Stream a remote query's rows into a table, matched by position to its
+ *		columns.  req->counts says how far it got, also when it fails.
+ */
+void
+land_rows(const LandRequest *req)
+{
+	LandCounts	local_counts = {0};
+	LandCounts *counts = req->counts ? req->counts : &local_counts;
+	Landing		ld;
 	SourceConnection *conn;
 	MYSQL_RES  *res;
 	MYSQL_FIELD *fields;
@@ -249,161 +402,100 @@ etl_stream_land(PG_FUNCTION_ARGS)
 	ConvertOptions copts;
 	RowConverter *converter;
 	LandRowInfo info = {0};
-	BulkInsertState bistate;
-	CommandId	mycid;
-	TupleDesc	slot_desc;
-	TupleTableSlot **slots;
-	MemoryContext batchcxt;
-	MemoryContext oldcxt;
 	MYSQL_ROW	row;
-	int			nbuffered = 0;
-	Size		buffered_bytes = 0;
-	int64		pulled = 0;
-	int64		landed = 0;
-	int64		bytes = 0;
-	Datum		values[2];
-	bool		nulls[2] = {false, false};
 
-	if (get_call_result_type(fcinfo, NULL, &result_desc) != TYPEFUNC_COMPOSITE)
-		elog(ERROR, "return type must be a row type");
+	begin_landing(&ld, req->relid, counts);
 
-	rel = table_open(relid, RowExclusiveLock);
-	aclresult = pg_class_aclcheck(relid, GetUserId(), ACL_INSERT);
-	if (aclresult != ACLCHECK_OK)
-		aclcheck_error(aclresult, get_relkind_objtype(rel->rd_rel->relkind),
-					   RelationGetRelationName(rel));
-	refusal = land_refusal(rel);
-	if (refusal != NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
-				 errmsg("cannot land rows into \"%s\"", RelationGetRelationName(rel)),
-				 errdetail("The bulk path cannot be used because %s.", refusal),
-				 errhint("Land into a plain table and insert from there.")));
-	estate = begin_land_executor(rel, &rri);
-	check_constraints = rel->rd_att->constr != NULL &&
-		(rel->rd_att->constr->has_not_null || rel->rd_att->constr->num_check > 0);
-	has_indexes = rri->ri_NumIndices > 0;
-
-	conn = connect_source(server, GetUserId());
-	res = source_query_rows(conn, sql);
+	conn = connect_source(req->server, GetUserId());
+	res = source_query_rows(conn, req->sql);
 	fields = mysql_fetch_fields(res);
 	nfields = mysql_num_fields(res);
+	find_key_columns(&info, fields, nfields, req->key_columns);
 
-	if (!PG_ARGISNULL(3))
-		find_key_columns(&info, fields, nfields, PG_GETARG_ARRAYTYPE_P(3));
-
-	copts.invalid_dates = conn->opts->invalid_dates;
-	copts.source_encoding = conn->opts->charset_encoding;
-	copts.relname = PG_ARGISNULL(4)
-		? psprintf("table \"%s\"", RelationGetRelationName(rel))
-		: text_to_cstring(PG_GETARG_TEXT_PP(4));
-	copts.describe_row = describe_land_row;
-	copts.describe_arg = &info;
-	converter = build_row_converter(fields, nfields, RelationGetDescr(rel),
+	memset(&copts, 0, sizeof(copts));
+	copts.invalid_dates = source_options(conn)->invalid_dates;
+	copts.source_encoding = source_options(conn)->charset_encoding;
+	copts.relname = req->label ? req->label
+		: psprintf("table \"%s\"", RelationGetRelationName(ld.rel));
+	copts.rownum = &counts->rows_pulled;
+	copts.row_key = append_land_row_key;
+	copts.row_key_arg = &info;
+	copts.value_error = req->value_error;
+	converter = build_row_converter(fields, nfields, RelationGetDescr(ld.rel),
 									&copts);
-
-	pgstat_progress_start_command(PROGRESS_COMMAND_COPY, relid);
-	pgstat_progress_update_param(PROGRESS_COPY_COMMAND, PROGRESS_COPY_COMMAND_FROM);
-	pgstat_progress_update_param(PROGRESS_COPY_TYPE, PROGRESS_COPY_TYPE_CALLBACK);
-	if (!PG_ARGISNULL(5))
-		pgstat_progress_update_param(LAND_PROGRESS_FOR, PG_GETARG_OID(5));
-
-	bistate = GetBulkInsertState();
-	mycid = GetCurrentCommandId(true);
-	/*
-	 * The slots share an unreferenced copy of the row type: a slot made on
-	 * the relation's own descriptor pins it in the resource owner, and a
-	 * thousand pins of one descriptor make every later pin there (the
-	 * TOAST table's scans, one per value moved out of line) walk them all.
-	 */
-	slot_desc = CreateTupleDescCopy(RelationGetDescr(rel));
-	slots = palloc(sizeof(TupleTableSlot *) * LAND_BATCH_ROWS);
-	for (int i = 0; i < LAND_BATCH_ROWS; i++)
-		slots[i] = MakeSingleTupleTableSlot(slot_desc, table_slot_callbacks(rel));
-	batchcxt = AllocSetContextCreate(CurrentMemoryContext,
-									 "etl_stream land batch",
-									 ALLOCSET_DEFAULT_SIZES);
 
 	for (;;)
 	{
 		CHECK_FOR_INTERRUPTS();
 		row = source_fetch_row(conn, res);
-		if (row != NULL)
-		{
-			TupleTableSlot *slot = slots[nbuffered];
-			unsigned long *lengths = mysql_fetch_lengths(res);
-
-			pulled++;
-			info.row = row;
-			info.lengths = lengths;
-			info.rownum = pulled;
-
-			ExecClearTuple(slot);
-			oldcxt = MemoryContextSwitchTo(batchcxt);
-			convert_row(converter, row, lengths, slot->tts_values,
-						slot->tts_isnull);
-			MemoryContextSwitchTo(oldcxt);
-			ExecStoreVirtualTuple(slot);
-			if (check_constraints)
-			{
-				ExecConstraints(rri, slot, estate);
-				ResetPerTupleExprContext(estate);
-			}
-			nbuffered++;
-			for (unsigned int i = 0; i < nfields; i++)
-				buffered_bytes += lengths[i];
-		}
-
-		if (nbuffered > 0 &&
-			(row == NULL || nbuffered == LAND_BATCH_ROWS ||
-			 buffered_bytes >= LAND_BATCH_BYTES))
-		{
-			/*
-			 * heap_multi_insert() allocates per batch (the tuple array,
-			 * toasted copies) in the current context: the batch's, reset
-			 * below, as COPY FROM does with its per-tuple context.
-			 */
-			oldcxt = MemoryContextSwitchTo(batchcxt);
-			table_multi_insert(rel, slots, nbuffered, mycid, 0, bistate);
-			MemoryContextSwitchTo(oldcxt);
-			if (has_indexes)
-			{
-				for (int i = 0; i < nbuffered; i++)
-				{
-					List	   *recheck;
-
-					recheck = ExecInsertIndexTuples(rri, slots[i], estate,
-													false, false, NULL, NIL);
-					Assert(recheck == NIL);	/* no deferrable indexes */
-					(void) recheck;
-					ResetPerTupleExprContext(estate);
-				}
-			}
-			landed += nbuffered;
-			bytes += buffered_bytes;
-			nbuffered = 0;
-			buffered_bytes = 0;
-			MemoryContextReset(batchcxt);
-			pgstat_progress_update_param(PROGRESS_COPY_TUPLES_PROCESSED, landed);
-			pgstat_progress_update_param(PROGRESS_COPY_BYTES_PROCESSED, bytes);
-		}
 		if (row == NULL)
 			break;
+		counts->rows_pulled++;
+		info.row = row;
+		info.lengths = mysql_fetch_lengths(res);
+		buffer_row(&ld, converter, row, info.lengths, nfields);
+		if (ld.nbuffered == LAND_BATCH_ROWS ||
+			ld.buffered_bytes >= LAND_BATCH_BYTES)
+			flush_batch(&ld);
 	}
+	flush_batch(&ld);
 	source_end_result(conn, res);
+	end_landing(&ld);
+}
 
-	for (int i = 0; i < LAND_BATCH_ROWS; i++)
-		ExecDropSingleTupleTableSlot(slots[i]);
-	FreeBulkInsertState(bistate);
-	table_finish_bulk_insert(rel, 0);
-	pgstat_progress_end_command();
-	ExecCloseResultRelations(estate);
-	ExecCloseRangeTableRelations(estate);
-	FreeExecutorState(estate);
-	table_close(rel, NoLock);
+/*
+ * etl_stream.land(server name, sql text, target regclass,
+ *                 key_columns text[] DEFAULT NULL, label text DEFAULT NULL,
+ *                 progress_for regclass DEFAULT NULL)
+ *   RETURNS TABLE (rows_pulled bigint, rows_landed bigint)
+ *
+ * land_rows() for SQL callers.  rows_pulled counts rows read from MySQL,
+ * rows_landed rows handed to the table; the caller checks they agree.
+ * key_columns name the row in conversion errors, label the table.  Called
+ * outside a run, the landing shows in etl_stream.progress under the
+ * label, or the name of progress_for (else the table's).
+ */
+Datum
+etl_stream_land(PG_FUNCTION_ARGS)
+{
+	LandRequest req = {0};
+	LandCounts	counts = {0};
+	TupleDesc	result_desc;
+	bool		own_progress = false;
+	Datum		values[2];
+	bool		nulls[2] = {false, false};
 
-	values[0] = Int64GetDatum(pulled);
-	values[1] = Int64GetDatum(landed);
+	if (get_call_result_type(fcinfo, NULL, &result_desc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(2))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("server, sql and target must not be null")));
+
+	req.server = lookup_source(NameStr(*PG_GETARG_NAME(0)));
+	req.sql = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	req.relid = PG_GETARG_OID(2);
+	if (!PG_ARGISNULL(3))
+		req.key_columns = text_array_to_list(PG_GETARG_ARRAYTYPE_P(3));
+	if (!PG_ARGISNULL(4))
+		req.label = text_to_cstring(PG_GETARG_TEXT_PP(4));
+	req.counts = &counts;
+
+	if (!progress_active())
+	{
+		const char *shown = req.label;
+
+		if (shown == NULL)
+			shown = get_rel_name(PG_ARGISNULL(5) ? req.relid : PG_GETARG_OID(5));
+		own_progress = progress_begin(shown ? shown : "?", 0, 0);
+		progress_phase(RUN_PHASE_PULL);
+	}
+	land_rows(&req);
+	if (own_progress)
+		progress_end();
+
+	values[0] = Int64GetDatum(counts.rows_pulled);
+	values[1] = Int64GetDatum(counts.rows_landed);
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(result_desc),
 													  values, nulls)));
 }

@@ -21,20 +21,13 @@
 #include "utils/memutils.h"
 #include "utils/tuplestore.h"
 
-#include "etl_stream.h"
+#include "source.h"
 
 PG_FUNCTION_INFO_V1(etl_stream_query);
 PG_FUNCTION_INFO_V1(etl_stream_execute);
 PG_FUNCTION_INFO_V1(etl_stream_describe);
 PG_FUNCTION_INFO_V1(etl_stream_ping);
 PG_FUNCTION_INFO_V1(etl_stream_disconnect);
-
-/* Names the row being converted in conversion errors */
-static void
-describe_query_row(StringInfo buf, void *arg)
-{
-	appendStringInfo(buf, "row %lld", (long long) *(int64 *) arg);
-}
 
 /*
  * etl_stream.query(server name, sql text) RETURNS SETOF record
@@ -74,11 +67,11 @@ etl_stream_query(PG_FUNCTION_ARGS)
 	conn = connect_source(server, GetUserId());
 	res = source_query_rows(conn, sql);
 
-	copts.invalid_dates = conn->opts->invalid_dates;
-	copts.source_encoding = conn->opts->charset_encoding;
+	memset(&copts, 0, sizeof(copts));
+	copts.invalid_dates = source_options(conn)->invalid_dates;
+	copts.source_encoding = source_options(conn)->charset_encoding;
 	copts.relname = psprintf("remote query on server \"%s\"", server->servername);
-	copts.describe_row = describe_query_row;
-	copts.describe_arg = &rownum;
+	copts.rownum = &rownum;
 	converter = build_row_converter(mysql_fetch_fields(res),
 									mysql_num_fields(res), tupdesc, &copts);
 
@@ -119,7 +112,7 @@ etl_stream_execute(PG_FUNCTION_ARGS)
 	int64		rows = 0;
 
 	if (res == NULL)
-		PG_RETURN_INT64((int64) mysql_affected_rows(conn->mysql));
+		PG_RETURN_INT64((int64) source_affected_rows(conn));
 
 	while (source_fetch_row(conn, res) != NULL)
 	{
@@ -197,7 +190,7 @@ etl_stream_ping(PG_FUNCTION_ARGS)
 
 	conn = connect_source(server, GetUserId());
 	rtt = source_ping(conn);
-	values[0] = CStringGetTextDatum(mysql_get_server_info(conn->mysql));
+	values[0] = CStringGetTextDatum(source_server_version(conn));
 	values[1] = Float8GetDatum(rtt);
 
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(tupdesc),

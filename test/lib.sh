@@ -22,7 +22,7 @@ ETL_MYSQL_PASSWORD=secret
 # shared_preload_libraries); ETL_PG_EXTRA_CONF (newline-separated) adds more
 # from the environment.  fsync is off: these clusters are thrown away.
 PG_SETTINGS=(
-	"shared_preload_libraries = 'pg_cron'"
+	"shared_preload_libraries = 'pg_cron,etl_stream'"
 	"cron.database_name = 'postgres'"
 	"fsync = off"
 	"max_connections = 50"

@@ -1,0 +1,121 @@
+--
+-- The catalog: the wrapper sources are declared with, the registered
+-- tables, the history of runs, and the schema staging tables live in.
+-- Created once; an upgrade changes these with ALTER (sql/upgrade/).
+--
+
+-- Who may reach a source is decided by USAGE on its foreign server and by
+-- the user mappings, as with postgres_fdw; the schema itself is open.
+GRANT USAGE ON SCHEMA etl_stream TO PUBLIC;
+
+--
+-- MySQL sources are foreign servers of this wrapper; credentials live in
+-- user mappings.  The wrapper has no handler: it only validates options.
+--
+CREATE FUNCTION etl_stream.fdw_validator(options text[], catalog oid)
+RETURNS void
+AS 'MODULE_PATHNAME', 'etl_stream_fdw_validator'
+LANGUAGE C STRICT;
+
+CREATE FOREIGN DATA WRAPPER etl_stream
+  VALIDATOR etl_stream.fdw_validator;
+
+COMMENT ON FOREIGN DATA WRAPPER etl_stream IS
+  'MySQL/MariaDB sources for etl_stream';
+
+-- Staging tables live here, one per registered table, UNLOGGED.
+CREATE SCHEMA etl_stream_staging;
+
+--
+-- The registered tables.  pg_dump carries their definitions (and
+-- watermarks) with the extension's configuration tables.
+--
+CREATE TABLE etl_stream.tables (
+    name            text PRIMARY KEY
+                    CHECK (name <> '' AND length(name) <= 48),
+    server          name NOT NULL,
+    source_schema   text,               -- MySQL database; NULL: the server's dbname
+    source_table    text NOT NULL,
+    target_schema   name NOT NULL,
+    target_table    name NOT NULL,
+    key_columns     text[] NOT NULL,    -- may be empty for append
+    columns         text[] NOT NULL,    -- moved columns, in order
+    column_types    text[] NOT NULL,    -- their natural PostgreSQL types
+    watermark       text,               -- NULL: every sync pulls everything
+    watermark_kind  text,               -- see etl_stream._watermark_kinds()
+    lookback        text NOT NULL DEFAULT '0',  -- a number, or an interval
+    strategy        text NOT NULL DEFAULT 'merge',
+    enabled         boolean NOT NULL DEFAULT true,
+    high_watermark  text,               -- of the last successful run
+    created_at      timestamptz NOT NULL DEFAULT now(),
+    CHECK (watermark IS NOT NULL OR strategy <> 'merge'),
+    CHECK ((watermark IS NULL) = (watermark_kind IS NULL)),
+    CHECK (columns <> '{}' AND cardinality(columns) = cardinality(column_types)),
+    CHECK (key_columns <@ columns),
+    CHECK (watermark IS NULL OR watermark = ANY (columns)),
+    CHECK (cardinality(key_columns) > 0 OR strategy IN ('append', 'full_refresh')),
+    CONSTRAINT tables_strategy_check CHECK (strategy = ANY (etl_stream._strategies())),
+    CONSTRAINT tables_watermark_kind_check
+        CHECK (watermark_kind IS NULL OR etl_stream._is_watermark_kind(watermark_kind))
+);
+SELECT pg_catalog.pg_extension_config_dump('etl_stream.tables', '');
+
+--
+-- One row per run: successful, failed or skipped.  A failed run keeps what
+-- it had done before it failed (rows pulled and landed) and the error's
+-- facts as columns; for a value that did not convert, its column, MySQL
+-- type, row key and value as shown.
+--
+CREATE TABLE etl_stream.runs (
+    run_id          bigserial PRIMARY KEY,
+    table_name      text NOT NULL,
+    started_at      timestamptz NOT NULL,
+    finished_at     timestamptz NOT NULL,
+    status          text NOT NULL CHECK (status IN ('success', 'failed', 'skipped')),
+    strategy        text,
+    rows_pulled     bigint NOT NULL DEFAULT 0,  -- read from MySQL
+    rows_landed     bigint NOT NULL DEFAULT 0,  -- written to staging (or the target, loaded directly)
+    rows_inserted   bigint NOT NULL DEFAULT 0,
+    rows_updated    bigint NOT NULL DEFAULT 0,
+    rows_unchanged  bigint NOT NULL DEFAULT 0,
+    rows_deleted    bigint NOT NULL DEFAULT 0,
+    cutoff          text,               -- lower bound used, NULL: everything
+    new_watermark   text,
+    connect_s       double precision,
+    pull_s          double precision,
+    merge_s         double precision,
+    finish_s        double precision,
+    failed_phase    text,
+    error           text,               -- message, detail and the value's facts, as one text
+    load_path       text CHECK (load_path IN ('staging', 'direct')),
+    sqlstate        text,
+    message         text,
+    detail          text,
+    hint            text,
+    error_column    text,               -- a value error: the target column,
+    error_mysql_type text,              -- the MySQL type it came from,
+    error_key       text,               -- the row, as (key columns)=(values)
+    error_value     text,               -- and the value, as shown in the message
+    attempt         integer NOT NULL DEFAULT 1,
+    job_id          bigint,
+    task_id         bigint
+);
+CREATE INDEX runs_table_name_finished_at_idx ON etl_stream.runs (table_name, finished_at);
+CREATE INDEX runs_finished_at_idx ON etl_stream.runs (finished_at);
+SELECT pg_catalog.pg_extension_config_dump('etl_stream.runs', '');
+SELECT pg_catalog.pg_extension_config_dump('etl_stream.runs_run_id_seq', '');
+
+--
+-- The statements a run executes, with the cutoff (and an optional upper
+-- bound) written in as literal constants; etl_stream._plan() makes one.
+--
+CREATE TYPE etl_stream.plan AS (
+    cutoff      text,       -- lower bound, inclusive; NULL: none
+    upper_bound text,       -- upper bound, exclusive; NULL: none
+    remote_sql  text,       -- runs on MySQL
+    remote_from text,       -- its FROM and WHERE, for another column order
+    delete_sql  text,       -- delete_insert: the target rows being replaced
+    merge_sql   text,       -- staging -> target; returns (inserted, updated, batch)
+    target      text,       -- the target, qualified and quoted
+    staging     text        -- the staging table, qualified and quoted
+);

@@ -1,0 +1,215 @@
+--
+-- Registration: add_table reads a MySQL table's columns, natural types and
+-- key; alter, enable, disable and drop a registration; create_target makes
+-- the target from it.
+--
+
+CREATE OR REPLACE FUNCTION etl_stream._check_strategy(strategy text) RETURNS void
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    IF strategy <> ALL (etl_stream._strategies()) THEN
+        RAISE EXCEPTION 'invalid strategy "%"', strategy
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = format('Valid strategies are: %s.', array_to_string(etl_stream._strategies(), ', '));
+    END IF;
+END
+$$;
+
+--
+-- add_table: register a MySQL table.  Columns, their types and the key
+-- come from the source's own metadata unless given.
+--
+CREATE OR REPLACE FUNCTION etl_stream.add_table(
+    name text,
+    server name,
+    source_table text,
+    watermark text DEFAULT NULL,
+    lookback anyelement DEFAULT 0,
+    strategy text DEFAULT 'merge',
+    key_columns text[] DEFAULT NULL,
+    columns text[] DEFAULT NULL,
+    target_schema name DEFAULT 'public',
+    target_table name DEFAULT NULL,
+    source_schema text DEFAULT NULL,
+    enabled boolean DEFAULT true)
+RETURNS etl_stream.tables
+LANGUAGE plpgsql AS $$
+DECLARE
+    t etl_stream.tables;
+    src text;
+    where_db text;
+    all_cols text[];
+    all_types text[];
+    wm_type text;
+    missing text[];
+BEGIN
+    IF EXISTS (SELECT FROM etl_stream.tables x WHERE x.name = add_table.name) THEN
+        RAISE EXCEPTION 'etl_stream table "%" already exists', add_table.name
+            USING ERRCODE = 'duplicate_object',
+                  HINT = 'Use etl_stream.alter_table to change it, or etl_stream.drop_table first.';
+    END IF;
+    PERFORM etl_stream._check_strategy(strategy);
+
+    t.name := add_table.name;
+    t.server := add_table.server;
+    t.source_schema := add_table.source_schema;
+    t.source_table := add_table.source_table;
+    t.target_schema := add_table.target_schema;
+    t.target_table := coalesce(add_table.target_table, add_table.name);
+    t.strategy := add_table.strategy;
+    t.enabled := add_table.enabled;
+    t.watermark := add_table.watermark;
+    src := etl_stream._source_name(t);
+    where_db := CASE WHEN t.source_schema IS NULL THEN 'DATABASE()'
+                     ELSE etl_stream.mysql_literal(t.source_schema) END;
+
+    -- every column of the source, with its natural type, in table order
+    SELECT array_agg(d.name ORDER BY d.position), array_agg(d.natural_type ORDER BY d.position)
+      INTO all_cols, all_types
+      FROM etl_stream.describe(t.server, format('SELECT * FROM %s LIMIT 0', src)) d;
+
+    IF add_table.columns IS NULL THEN
+        t.columns := all_cols;
+        t.column_types := all_types;
+    ELSE
+        SELECT array_agg(c) INTO missing
+          FROM unnest(add_table.columns) c WHERE c <> ALL (all_cols);
+        IF missing IS NOT NULL THEN
+            RAISE EXCEPTION 'column % of % not found on server "%"',
+                    array_to_string(missing, ', '), src, t.server
+                USING ERRCODE = 'undefined_column';
+        END IF;
+        t.columns := add_table.columns;
+        SELECT array_agg(all_types[array_position(all_cols, c)] ORDER BY o)
+          INTO t.column_types
+          FROM unnest(add_table.columns) WITH ORDINALITY u(c, o);
+    END IF;
+
+    -- the key: given, or MySQL's primary key
+    IF add_table.key_columns IS NOT NULL THEN
+        t.key_columns := add_table.key_columns;
+    ELSE
+        SELECT coalesce(array_agg(k.col ORDER BY k.seq), '{}') INTO t.key_columns
+          FROM etl_stream.query(t.server, format(
+                 'SELECT COLUMN_NAME, SEQ_IN_INDEX FROM information_schema.STATISTICS
+                   WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s AND INDEX_NAME = ''PRIMARY''',
+                 where_db, etl_stream.mysql_literal(t.source_table)))
+               AS k(col text, seq int);
+        IF t.key_columns = '{}' AND t.strategy IN ('merge', 'delete_insert') THEN
+            RAISE EXCEPTION 'MySQL table % has no primary key', src
+                USING ERRCODE = 'invalid_table_definition',
+                      HINT = 'Name the columns that identify a row with key_columns.';
+        END IF;
+    END IF;
+    SELECT array_agg(k) INTO missing FROM unnest(t.key_columns) k WHERE k <> ALL (t.columns);
+    IF missing IS NOT NULL THEN
+        RAISE EXCEPTION 'key column % is not among the moved columns', array_to_string(missing, ', ')
+            USING ERRCODE = 'invalid_column_reference';
+    END IF;
+
+    -- the watermark's kind decides the units of the look-back
+    IF t.watermark IS NOT NULL THEN
+        IF t.watermark <> ALL (t.columns) THEN
+            RAISE EXCEPTION 'watermark column "%" is not among the moved columns', t.watermark
+                USING ERRCODE = 'invalid_column_reference';
+        END IF;
+        wm_type := t.column_types[array_position(t.columns, t.watermark)];
+        t.watermark_kind := (SELECT k.kind FROM etl_stream._watermark_kinds() k
+                              WHERE wm_type ~ k.column_pattern);
+        IF t.watermark_kind IS NULL THEN
+            RAISE EXCEPTION 'watermark column "%" has type %, which cannot be a watermark', t.watermark, wm_type
+                USING ERRCODE = 'datatype_mismatch',
+                      HINT = 'Use an integer column (such as unix seconds), DATE, DATETIME or TIMESTAMP.';
+        END IF;
+    ELSIF t.strategy = 'merge' THEN
+        RAISE EXCEPTION 'strategy "%" needs a watermark column', t.strategy
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Without one, use full_refresh or delete_insert (everything, every time) or append.';
+    END IF;
+
+    t.lookback := etl_stream._normalize_lookback(t.watermark_kind, lookback::text,
+                                                 pg_typeof(lookback)::text);
+    t.created_at := now();
+    INSERT INTO etl_stream.tables SELECT t.*;
+    RETURN t;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION etl_stream.alter_table(
+    name text,
+    lookback anyelement DEFAULT NULL::integer,
+    strategy text DEFAULT NULL,
+    enabled boolean DEFAULT NULL,
+    high_watermark text DEFAULT NULL)
+RETURNS etl_stream.tables
+LANGUAGE plpgsql AS $$
+DECLARE
+    t etl_stream.tables := etl_stream._get(name);
+BEGIN
+    IF strategy IS NOT NULL THEN
+        PERFORM etl_stream._check_strategy(strategy);
+        t.strategy := strategy;
+    END IF;
+    IF lookback IS NOT NULL THEN
+        t.lookback := etl_stream._normalize_lookback(t.watermark_kind, lookback::text,
+                                                     pg_typeof(lookback)::text);
+    END IF;
+    t.enabled := coalesce(enabled, t.enabled);
+    IF high_watermark IS NOT NULL THEN
+        -- setting it by hand replays or skips history: check its form
+        PERFORM etl_stream._typed_literal(t, high_watermark);
+        t.high_watermark := high_watermark;
+    END IF;
+    UPDATE etl_stream.tables x SET strategy = t.strategy, lookback = t.lookback,
+           enabled = t.enabled, high_watermark = t.high_watermark
+     WHERE x.name = t.name;
+    RETURN t;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION etl_stream.disable_table(name text) RETURNS etl_stream.tables
+LANGUAGE sql
+RETURN etl_stream.alter_table(name, enabled => false);
+
+CREATE OR REPLACE FUNCTION etl_stream.enable_table(name text) RETURNS etl_stream.tables
+LANGUAGE sql
+RETURN etl_stream.alter_table(name, enabled => true);
+
+CREATE OR REPLACE FUNCTION etl_stream.drop_table(name text, drop_target boolean DEFAULT false)
+RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+    t etl_stream.tables := etl_stream._get(name);
+BEGIN
+    EXECUTE format('DROP TABLE IF EXISTS %s', etl_stream._staging_name(t));
+    IF drop_target THEN
+        EXECUTE format('DROP TABLE IF EXISTS %s', etl_stream._target_name(t));
+    END IF;
+    DELETE FROM etl_stream.tables x WHERE x.name = t.name;
+END
+$$;
+
+--
+-- create_target: the target table from the source's definition: natural
+-- types, the key as primary key, an index on the watermark.
+--
+CREATE OR REPLACE FUNCTION etl_stream.create_target(name text) RETURNS regclass
+LANGUAGE plpgsql AS $$
+DECLARE
+    t etl_stream.tables := etl_stream._get(name);
+    target text := etl_stream._target_name(t);
+    cols text;
+BEGIN
+    SELECT string_agg(format('%I %s', c, ty), ', ' ORDER BY o) INTO cols
+      FROM unnest(t.columns, t.column_types) WITH ORDINALITY u(c, ty, o);
+    IF cardinality(t.key_columns) > 0 THEN
+        cols := cols || format(', PRIMARY KEY (%s)',
+                               (SELECT string_agg(format('%I', k), ', ') FROM unnest(t.key_columns) k));
+    END IF;
+    EXECUTE format('CREATE TABLE %s (%s)', target, cols);
+    IF t.watermark IS NOT NULL AND t.watermark <> ALL (t.key_columns[1:1]) THEN
+        EXECUTE format('CREATE INDEX ON %s (%I)', target, t.watermark);
+    END IF;
+    RETURN target::regclass;
+END
+$$;

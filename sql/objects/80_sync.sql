@@ -1,0 +1,81 @@
+--
+-- The sync: one run of one table, in C (src/run.c): lock the registration,
+-- compute the cutoff, pull, merge by strategy, advance the watermark,
+-- record the run.  In the foreground a run is atomic with the caller's
+-- transaction; a failure is rolled back (target and watermark stay as they
+-- were), recorded as a failed run with what it had done and the error's
+-- facts, and returned with a WARNING.  A cancel or statement_timeout aborts
+-- the caller's statement as usual.
+--
+CREATE OR REPLACE FUNCTION etl_stream.sync(name text, wait boolean DEFAULT false,
+                                range_from text DEFAULT NULL, range_to text DEFAULT NULL)
+RETURNS etl_stream.runs
+AS 'MODULE_PATHNAME', 'etl_stream_sync'
+LANGUAGE C VOLATILE;
+
+COMMENT ON FUNCTION etl_stream.sync(text, boolean, text, text) IS
+  'pull, merge and advance the watermark of one registered table; returns the run';
+
+-- sync_all(): every enabled table in one transaction, the caller's.
+CREATE OR REPLACE FUNCTION etl_stream.sync_all(wait boolean DEFAULT false)
+RETURNS SETOF etl_stream.runs
+LANGUAGE plpgsql AS $$
+DECLARE
+    n text;
+BEGIN
+    FOR n IN SELECT name FROM etl_stream.tables WHERE enabled ORDER BY name LOOP
+        RETURN NEXT etl_stream.sync(n, wait);
+    END LOOP;
+END
+$$;
+
+COMMENT ON FUNCTION etl_stream.sync_all(boolean) IS
+  'sync every enabled table, one after the other, in the caller''s transaction; returns a run each';
+
+
+-- sync_all_proc(): every enabled table, each in a transaction of its own,
+-- committed before the next starts.  A procedure, so it can commit: CALL it
+-- outside a transaction block.
+CREATE OR REPLACE PROCEDURE etl_stream.sync_all_proc(wait boolean DEFAULT false)
+AS 'MODULE_PATHNAME', 'etl_stream_sync_all_proc'
+LANGUAGE C;
+
+COMMENT ON PROCEDURE etl_stream.sync_all_proc(boolean) IS
+  'sync every enabled table, committing each run before the next begins';
+
+--
+-- explain: what the next sync would run, with its literal cutoff, and the
+-- plans of the statements that touch the target.
+--
+CREATE OR REPLACE FUNCTION etl_stream.explain(name text, range_from text DEFAULT NULL,
+                                   range_to text DEFAULT NULL, costs boolean DEFAULT true)
+RETURNS SETOF text
+LANGUAGE plpgsql AS $$
+DECLARE
+    t etl_stream.tables := etl_stream._get(name);
+    p etl_stream.plan := etl_stream._plan(t, range_from, range_to);
+    line text;
+BEGIN
+    IF to_regclass(p.staging) IS NULL THEN
+        PERFORM etl_stream._prepare_staging(t);
+    END IF;
+    RETURN NEXT format('cutoff: %s', coalesce(p.cutoff, '(none: every row)'))
+             || CASE WHEN p.upper_bound IS NOT NULL THEN format(', upper bound: %s', p.upper_bound) ELSE '' END;
+    RETURN NEXT 'on MySQL: ' || p.remote_sql;
+    IF p.delete_sql IS NOT NULL THEN
+        RETURN NEXT 'delete: ' || p.delete_sql;
+        FOR line IN EXECUTE format('EXPLAIN (COSTS %s) %s', CASE WHEN costs THEN 'ON' ELSE 'OFF' END, p.delete_sql) LOOP
+            RETURN NEXT '  ' || line;
+        END LOOP;
+    END IF;
+    RETURN NEXT 'merge: ' || p.merge_sql;
+    IF t.strategy <> 'full_refresh' THEN
+        FOR line IN EXECUTE format('EXPLAIN (COSTS %s) %s', CASE WHEN costs THEN 'ON' ELSE 'OFF' END, p.merge_sql) LOOP
+            RETURN NEXT '  ' || line;
+        END LOOP;
+    END IF;
+END
+$$;
+
+COMMENT ON FUNCTION etl_stream.explain(text, text, text, boolean) IS
+  'the SQL and plans the next sync of a table would run, with its literal cutoff';

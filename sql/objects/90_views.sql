@@ -1,0 +1,55 @@
+--
+-- Views for people: the state of each registered table, and the runs going
+-- on right now.
+--
+
+-- status: one row per registered table
+CREATE OR REPLACE VIEW etl_stream.status AS
+SELECT t.name,
+       t.enabled,
+       t.strategy,
+       t.watermark,
+       t.high_watermark AS current_watermark,
+       etl_stream._watermark_lag(t.watermark_kind, t.high_watermark) AS watermark_lag,
+       ok.finished_at AS last_success,
+       now() - ok.finished_at AS since_last_success,
+       last.status AS last_status,
+       last.rows_pulled AS last_rows_pulled,
+       last.rows_inserted + last.rows_updated + last.rows_deleted AS last_rows_changed,
+       last.finished_at - last.started_at AS last_duration,
+       bad.finished_at AS last_failure,
+       bad.error AS last_error
+  FROM etl_stream.tables t
+  LEFT JOIN LATERAL (SELECT * FROM etl_stream.runs r WHERE r.table_name = t.name
+                      ORDER BY r.finished_at DESC LIMIT 1) last ON true
+  LEFT JOIN LATERAL (SELECT * FROM etl_stream.runs r WHERE r.table_name = t.name AND r.status = 'success'
+                      ORDER BY r.finished_at DESC LIMIT 1) ok ON true
+  LEFT JOIN LATERAL (SELECT * FROM etl_stream.runs r WHERE r.table_name = t.name AND r.status = 'failed'
+                      ORDER BY r.finished_at DESC LIMIT 1) bad ON true;
+
+COMMENT ON VIEW etl_stream.status IS
+  'per registered table: watermark, how far behind, last success, last run, last error';
+
+--
+-- progress: every run going on in this database, from the slots in shared
+-- memory each run updates as it goes (src/progress.c): its phase, the rows
+-- pulled, landed and merged so far, the rate and the time left.  Runs of
+-- roles whose privileges the caller does not have are not shown.  Needs
+-- etl_stream in shared_preload_libraries.
+--
+CREATE OR REPLACE FUNCTION etl_stream._progress(
+    OUT pid integer, OUT role name, OUT table_name text, OUT phase text,
+    OUT rows_pulled bigint, OUT bytes_pulled bigint, OUT rows_per_s double precision,
+    OUT started_at timestamptz, OUT phase_started_at timestamptz,
+    OUT rows_estimate bigint, OUT eta interval,
+    OUT rows_landed bigint, OUT rows_merged bigint, OUT running_for interval,
+    OUT job_id bigint, OUT task_id bigint)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'etl_stream_progress'
+LANGUAGE C VOLATILE;
+
+CREATE OR REPLACE VIEW etl_stream.progress AS
+SELECT * FROM etl_stream._progress();
+
+COMMENT ON VIEW etl_stream.progress IS
+  'runs going on right now: phase, rows pulled and landed so far, rate and time left';

@@ -1,0 +1,230 @@
+/*-------------------------------------------------------------------------
+ *
+ * run_record.c
+ *		  The record of a run: one row of etl_stream.runs, with the error's
+ *		  facts as columns, the WARNING a failed run gives, and the history
+ *		  kept for etl_stream.history_days.
+ *
+ * A failed run keeps what it had done before it failed (the rows pulled and
+ * landed) and its error apart: SQLSTATE, message, detail and hint, and for
+ * a value that did not convert, its column, MySQL type, row key and value
+ * as shown, straight from convert.c's ValueError.  The error column keeps
+ * it all as one text, as before.
+ *
+ * IDENTIFICATION
+ *		  src/run_record.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "utils/builtins.h"
+
+#include "etl_stream.h"
+
+#define RUN_COLUMNS 31
+
+typedef struct RecordArgs
+{
+	int			n;
+	Oid			types[RUN_COLUMNS];
+	Datum		values[RUN_COLUMNS];
+	char		nulls[RUN_COLUMNS];
+} RecordArgs;
+
+static void
+add_value(RecordArgs *a, Oid type, Datum value, bool isnull)
+{
+	Assert(a->n < RUN_COLUMNS);
+	a->types[a->n] = type;
+	a->values[a->n] = value;
+	a->nulls[a->n] = isnull ? 'n' : ' ';
+	a->n++;
+}
+
+static void
+add_text(RecordArgs *a, const char *s)
+{
+	add_value(a, TEXTOID, s ? CStringGetTextDatum(s) : (Datum) 0, s == NULL);
+}
+
+static void
+add_int8(RecordArgs *a, int64 v)
+{
+	add_value(a, INT8OID, Int64GetDatum(v), false);
+}
+
+static void
+add_seconds(RecordArgs *a, double s)
+{
+	add_value(a, FLOAT8OID, Float8GetDatum(s), s < 0);
+}
+
+static const char *
+status_name(RunStatus status)
+{
+	switch (status)
+	{
+		case RUN_SUCCESS:
+			return "success";
+		case RUN_FAILED:
+			return "failed";
+		case RUN_SKIPPED:
+			return "skipped";
+	}
+	return "?";
+}
+
+/*
+ * The error as one text: the message, its detail, and what conversion said
+ * about the value (column, key, value) in the context, without the call
+ * stack around it.
+ */
+static char *
+error_text(const ErrorData *edata)
+{
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	appendStringInfoString(&buf, edata->message ? edata->message : "");
+	if (edata->detail && edata->detail[0] != '\0')
+		appendStringInfo(&buf, "\n%s", edata->detail);
+	if (edata->context)
+	{
+		char	   *context = pstrdup(edata->context);
+		char	   *line;
+		char	   *save;
+
+		for (line = strtok_r(context, "\n", &save); line != NULL;
+			 line = strtok_r(NULL, "\n", &save))
+		{
+			if (strncmp(line, "column \"", 8) == 0)
+				appendStringInfo(&buf, "\n%s", line);
+		}
+	}
+	return buf.data;
+}
+
+/* The value error that caused the failure, if the failure is one */
+static const ValueError *
+failed_value(const SyncRun *run)
+{
+	if (run->error == NULL || !run->value_error.set ||
+		run->value_error.sqlerrcode != run->error->sqlerrcode)
+		return NULL;
+	return &run->value_error;
+}
+
+/*
+ * record_run
+ *		Insert the run into etl_stream.runs (SPI must be connected) and drop
+ *		the table's runs older than etl_stream.history_days.  With want_row,
+ *		returns the row as inserted, in the SPI caller's memory context.
+ */
+Datum
+record_run(SyncRun *run, bool want_row)
+{
+	RecordArgs	a = {0};
+	const ErrorData *e = run->error;
+	const ValueError *ve = failed_value(run);
+	const char *failed_phase = NULL;
+	Datum		result = (Datum) 0;
+	int			rc;
+
+	if (run->status == RUN_FAILED)
+		failed_phase = run_phase_name(run->phase);
+
+	add_text(&a, run->table_name);
+	add_value(&a, TIMESTAMPTZOID, TimestampTzGetDatum(run->started_at), false);
+	add_value(&a, TIMESTAMPTZOID, TimestampTzGetDatum(run->finished_at), false);
+	add_text(&a, status_name(run->status));
+	add_text(&a, run->strategy);
+	add_int8(&a, run->counts.rows_pulled);
+	add_int8(&a, run->counts.rows_landed);
+	add_int8(&a, run->rows_inserted);
+	add_int8(&a, run->rows_updated);
+	add_int8(&a, run->rows_unchanged);
+	add_int8(&a, run->rows_deleted);
+	add_text(&a, run->cutoff);
+	add_text(&a, run->new_watermark);
+	add_seconds(&a, run->phase_s[RUN_PHASE_CONNECT]);
+	add_seconds(&a, run->phase_s[RUN_PHASE_PULL]);
+	add_seconds(&a, run->phase_s[RUN_PHASE_MERGE]);
+	add_seconds(&a, run->phase_s[RUN_PHASE_FINISH]);
+	add_text(&a, failed_phase);
+	add_text(&a, e ? error_text(e) : run->skip_reason);
+	add_text(&a, run->load_path);
+	add_text(&a, e ? unpack_sql_state(e->sqlerrcode) : NULL);
+	add_text(&a, e ? e->message : NULL);
+	add_text(&a, e ? e->detail : NULL);
+	add_text(&a, e ? e->hint : NULL);
+	add_text(&a, ve ? ve->column : NULL);
+	add_text(&a, ve ? ve->mysql_type : NULL);
+	add_text(&a, ve ? ve->key : NULL);
+	add_text(&a, ve ? ve->value : NULL);
+	add_value(&a, INT4OID, Int32GetDatum(run->req->attempt), false);
+	add_value(&a, INT8OID, Int64GetDatum(run->req->job_id), run->req->job_id == 0);
+	add_value(&a, INT8OID, Int64GetDatum(run->req->task_id), run->req->task_id == 0);
+	Assert(a.n == RUN_COLUMNS);
+
+	rc = SPI_execute_with_args("INSERT INTO etl_stream.runs"
+							   " (table_name, started_at, finished_at, status, strategy,"
+							   "  rows_pulled, rows_landed, rows_inserted, rows_updated,"
+							   "  rows_unchanged, rows_deleted, cutoff, new_watermark,"
+							   "  connect_s, pull_s, merge_s, finish_s, failed_phase, error,"
+							   "  load_path, sqlstate, message, detail, hint, error_column,"
+							   "  error_mysql_type, error_key, error_value, attempt, job_id,"
+							   "  task_id)"
+							   " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12,"
+							   "  $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24,"
+							   "  $25, $26, $27, $28, $29, $30, $31)"
+							   " RETURNING *",
+							   a.n, a.types, a.values, a.nulls, false, 0);
+	if (rc != SPI_OK_INSERT_RETURNING || SPI_processed != 1)
+		elog(ERROR, "could not record the run of etl_stream table \"%s\"",
+			 run->table_name);
+	if (want_row)
+		result = PointerGetDatum(SPI_returntuple(SPI_tuptable->vals[0],
+												 SPI_tuptable->tupdesc));
+
+	/* history is kept for etl_stream.history_days, not for ever */
+	if (etl_stream_history_days > 0)
+	{
+		Oid			types[2] = {TEXTOID, INT4OID};
+		Datum		values[2];
+
+		values[0] = CStringGetTextDatum(run->table_name);
+		values[1] = Int32GetDatum(etl_stream_history_days);
+		rc = SPI_execute_with_args("DELETE FROM etl_stream.runs"
+								   " WHERE table_name = $1"
+								   "   AND finished_at < now() - make_interval(days => $2)",
+								   2, types, values, NULL, false, 0);
+		if (rc != SPI_OK_DELETE)
+			elog(ERROR, "could not prune the history of etl_stream table \"%s\"",
+				 run->table_name);
+	}
+	return result;
+}
+
+/*
+ * A failed run is returned, not raised (that would roll its record back);
+ * the WARNING tells whoever is watching.
+ */
+void
+warn_failed_run(SyncRun *run)
+{
+	static const char *const doing[] = {
+		[RUN_PHASE_LOCK] = "locking",
+		[RUN_PHASE_CONNECT] = "connecting",
+		[RUN_PHASE_PULL] = "pulling",
+		[RUN_PHASE_MERGE] = "merging",
+		[RUN_PHASE_FINISH] = "finishing",
+	};
+
+	ereport(WARNING,
+			(errcode(ERRCODE_WARNING),
+			 errmsg("sync of etl_stream table \"%s\" failed while %s: %s",
+					run->table_name, doing[run->phase], error_text(run->error))));
+}
