@@ -34,7 +34,7 @@ REPLACEABLE_SQL = $(filter-out $(CATALOG_SQL),$(OBJECT_SQL))
 DATA = sql/etl_stream--0.1.0.sql
 DATA_built = sql/etl_stream--$(EXT_VERSION).sql sql/etl_stream--0.1.0--$(EXT_VERSION).sql
 
-REGRESS = setup options connection types query cancel sync direct
+REGRESS = setup options connection types query cancel sync direct runs
 # test/sql/*.sql against expected/*.out (pg_regress looks in the output
 # directory, the top, for expected/ first)
 REGRESS_OPTS = --inputdir=test

@@ -160,6 +160,19 @@ run=$(db -AtF' ' -c "SELECT status, failed_phase, rows_inserted + rows_updated +
 tap_is "$run" "failed pull 0 $wm_before" "the failed run is recorded: phase pull, nothing written, watermark kept"
 tap_is "$(db -Atc "SELECT high_watermark FROM etl_stream.tables WHERE name = 'kill_t'")" "$wm_before" \
 	"the watermark is unchanged after the killed sync"
+# The record keeps how far the run got and the error's facts apart.
+IFS='|' read -r r_state r_msg r_detail r_pulled r_landed < <(db -AtF'|' -c "
+	SELECT sqlstate, message, replace(detail, E'\n', ' '), rows_pulled, rows_landed
+	  FROM etl_stream.runs WHERE table_name = 'kill_t' ORDER BY run_id DESC LIMIT 1") || true
+echo "# recorded: sqlstate $r_state, message $r_msg, detail $r_detail, pulled $r_pulled, landed $r_landed"
+tap_is "$r_state" 08006 "the record has the lost connection's SQLSTATE (connection_failure)"
+tap_ok "the record's message names the server and what it was doing" \
+	grep -qE '^MySQL server "src" at 127\.0\.0\.1:[0-9]+ failed while reading rows$' <<<"$r_msg"
+tap_ok "the record's detail has MySQL's error apart (got: $r_detail)" \
+	grep -qE '^MySQL error (2013|2006|2026|1927) ' <<<"$r_detail"
+tap_ok "the record keeps the rows pulled ($r_pulled) and landed ($r_landed) before the kill, at least the $landed seen" \
+	test "$r_pulled" -ge "$r_landed" -a "$r_landed" -ge "$landed" -a "$r_pulled" -lt "$N"
+
 tap_is "$(db -AtF' ' -c "SELECT * FROM pg_sum()")" "$sum_before" "the target's count and checksum are unchanged"
 tap_is "$(db -Atc "SELECT pg_md5()")" "$md5_before" "the target's content, row by row in key order, is unchanged"
 tap_is "$(mysql_root -N -e "SELECT count(*) FROM information_schema.PROCESSLIST
