@@ -51,5 +51,8 @@ LANGUAGE C VOLATILE;
 CREATE OR REPLACE VIEW etl_stream.progress AS
 SELECT * FROM etl_stream._progress();
 
+-- like pg_stat_activity: anyone may look, and sees what their role may see
+GRANT SELECT ON etl_stream.progress TO PUBLIC;
+
 COMMENT ON VIEW etl_stream.progress IS
   'runs going on right now: phase, rows pulled and landed so far, rate and time left';
