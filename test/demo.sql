@@ -72,5 +72,43 @@ SELECT run_id, table_name, status, load_path, rows_pulled, rows_inserted, rows_u
   FROM etl_stream.runs ORDER BY run_id;
 
 \echo
-\echo '== 10. Live progress (rows landed so far, per running sync; empty when none runs)'
-SELECT * FROM etl_stream.progress;
+\echo '== 10. Every table again, each committed before the next (a procedure: CALL it)'
+CALL etl_stream.sync_all_proc();
+SELECT table_name, status, rows_pulled, rows_inserted, rows_updated, rows_unchanged
+  FROM etl_stream.runs ORDER BY run_id DESC LIMIT 2;
+
+\echo
+\echo '== 11. Live progress: a 1,000,000-row history table loads in another session'
+SELECT etl_stream.execute('shop',
+  'CREATE TABLE ecs_tracking_history AS
+   SELECT seq AS id, 1 + seq DIV 5 AS order_id, ELT(1 + seq % 4, ''created'', ''paid'', ''shipped'', ''delivered'') AS status,
+          FROM_UNIXTIME(1704067200 + seq) AS event_time, 1704067200 + seq AS update_time
+     FROM seq_1_to_1000000') AS generated;
+SELECT etl_stream.execute('shop', 'ALTER TABLE ecs_tracking_history ADD PRIMARY KEY (id), ADD KEY (update_time)');
+SELECT name FROM etl_stream.add_table('ecs_tracking_history', server => 'shop',
+         source_table => 'ecs_tracking_history', watermark => 'update_time');
+SELECT etl_stream.create_target('ecs_tracking_history');
+CREATE EXTENSION dblink;
+SELECT dblink_connect('loader', format('host=127.0.0.1 port=%s dbname=%s user=%s',
+                                       current_setting('port'), current_database(), current_user));
+SELECT dblink_send_query('loader', $$SELECT status, rows_pulled FROM etl_stream.sync('ecs_tracking_history')$$);
+SELECT pg_sleep(0.4);
+SELECT pid, role, table_name, phase, rows_pulled, rows_estimate, round(rows_per_s) AS rows_per_s,
+       date_trunc('second', eta) AS eta, date_trunc('second', running_for) AS running_for
+  FROM etl_stream.progress;
+SELECT pg_sleep(0.4);
+SELECT pid, table_name, phase, rows_pulled, rows_estimate, round(rows_per_s) AS rows_per_s,
+       date_trunc('second', eta) AS eta
+  FROM etl_stream.progress;
+SELECT * FROM dblink_get_result('loader') AS t(status text, rows_pulled bigint);
+SELECT dblink_disconnect('loader');
+SELECT count(*) AS rows_in_progress_now FROM etl_stream.progress;
+SELECT table_name, status, load_path, rows_pulled, round(pull_s::numeric, 2) AS pull_s,
+       round(finish_s::numeric, 2) AS finish_s
+  FROM etl_stream.runs ORDER BY run_id DESC LIMIT 1;
+
+\echo
+\echo '== 12. Status per table at the end'
+SELECT name, strategy, current_watermark, last_status, last_rows_pulled, last_rows_changed,
+       date_trunc('second', since_last_success) AS since_last_success, last_error
+  FROM etl_stream.status ORDER BY name;
