@@ -194,6 +194,21 @@ typedef struct SyncRun
 
 extern Datum run_sync(const SyncRequest *req);
 
+/* run.c: statements through SPI, with their arguments */
+#define MAX_SQL_ARGS 32
+
+typedef struct SqlArgs
+{
+	int			n;
+	Oid			types[MAX_SQL_ARGS];
+	Datum		values[MAX_SQL_ARGS];
+	char		nulls[MAX_SQL_ARGS];
+} SqlArgs;
+
+extern void sql_arg(SqlArgs *args, Oid type, Datum value, bool isnull);
+extern void sql_arg_text(SqlArgs *args, const char *s);
+extern void exec_sql(const char *sql, SqlArgs *args);
+
 /* run_record.c */
 extern Datum record_run(SyncRun *run, bool want_row);
 extern void warn_failed_run(SyncRun *run);

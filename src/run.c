@@ -28,9 +28,7 @@
 #include "postgres.h"
 
 #include "access/xact.h"
-#include "catalog/namespace.h"
 #include "catalog/pg_type.h"
-#include "commands/trigger.h"
 #include "executor/spi.h"
 #include "funcapi.h"
 #include "miscadmin.h"
@@ -38,10 +36,8 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
-#include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
-#include "utils/syscache.h"
 
 #include "etl_stream.h"
 
@@ -73,27 +69,31 @@ typedef struct RunPlan
 	char	   *merge_sql;
 } RunPlan;
 
-/* Arguments of a statement run through SPI */
-#define MAX_SQL_ARGS 32
-
-typedef struct SqlArgs
+/* Everything a run works with, from the lock on */
+typedef struct RunState
 {
-	int			n;
-	Oid			types[MAX_SQL_ARGS];
-	Datum		values[MAX_SQL_ARGS];
-	char		nulls[MAX_SQL_ARGS];
-} SqlArgs;
+	SyncRun    *run;
+	const SyncRequest *req;
+	Registration reg;
+	RunPlan		plan;
+	bool		full_refresh;
+	char	   *fresh;			/* full_refresh's fresh table, while it exists */
+	char	   *direct_sql;		/* the remote query of a direct load */
+	bool		found;			/* lock_step found the registration */
+} RunState;
+
+typedef void (*RunStep) (RunState *rs);
 
 PG_FUNCTION_INFO_V1(etl_stream_sync);
 PG_FUNCTION_INFO_V1(etl_stream_sync_all_proc);
 
 /* ----------------------------------------------------------------
- *		SPI helpers
+ *		SPI helpers (run_record.c uses them too)
  * ----------------------------------------------------------------
  */
 
-static void
-add_arg(SqlArgs *args, Oid type, Datum value, bool isnull)
+void
+sql_arg(SqlArgs *args, Oid type, Datum value, bool isnull)
 {
 	Assert(args->n < MAX_SQL_ARGS);
 	args->types[args->n] = type;
@@ -102,24 +102,14 @@ add_arg(SqlArgs *args, Oid type, Datum value, bool isnull)
 	args->n++;
 }
 
-static void
-add_text(SqlArgs *args, const char *s)
+void
+sql_arg_text(SqlArgs *args, const char *s)
 {
-	add_arg(args, TEXTOID, s ? CStringGetTextDatum(s) : (Datum) 0, s == NULL);
-}
-
-/* The registration as $1, and optionally more text arguments */
-static SqlArgs
-reg_args(const Registration *reg)
-{
-	SqlArgs		args = {0};
-
-	add_arg(&args, reg->rowtype, reg->row, false);
-	return args;
+	sql_arg(args, TEXTOID, s ? CStringGetTextDatum(s) : (Datum) 0, s == NULL);
 }
 
 /* Run a statement; its rows are in SPI_tuptable */
-static void
+void
 exec_sql(const char *sql, SqlArgs *args)
 {
 	int			rc = SPI_execute_with_args(sql, args ? args->n : 0,
@@ -132,6 +122,16 @@ exec_sql(const char *sql, SqlArgs *args)
 		elog(ERROR, "SPI_execute_with_args failed (%d) for: %s", rc, sql);
 }
 
+/* The registration as $1 */
+static SqlArgs
+reg_args(const RunState *rs)
+{
+	SqlArgs		args = {0};
+
+	sql_arg(&args, rs->reg.rowtype, rs->reg.row, false);
+	return args;
+}
+
 /* Column col (from 1) of the first row, as text; NULL if null or no row */
 static char *
 result_text(int col)
@@ -141,17 +141,33 @@ result_text(int col)
 	return SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, col);
 }
 
+static Datum
+result_datum(int col, bool *isnull)
+{
+	*isnull = true;
+	if (SPI_processed == 0)
+		return (Datum) 0;
+	return SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, col,
+						 isnull);
+}
+
 static int64
 result_int8(int col)
 {
 	bool		isnull;
-	Datum		d;
+	Datum		d = result_datum(col, &isnull);
 
-	if (SPI_processed == 0)
-		return 0;
-	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, col,
-					  &isnull);
 	return isnull ? 0 : DatumGetInt64(d);
+}
+
+/* A whole-row column, copied out of SPI's result */
+static Datum
+result_row(int col, Oid *rowtype)
+{
+	bool		isnull;
+
+	*rowtype = SPI_gettypeid(SPI_tuptable->tupdesc, col);
+	return datumCopy(result_datum(col, &isnull), false, -1);
 }
 
 static char *
@@ -161,6 +177,17 @@ sql_text(const char *sql, SqlArgs *args)
 	return result_text(1);
 }
 
+/* SELECT fn($1, text arguments...) with the registration as $1 */
+static char *
+call_with_reg(const RunState *rs, const char *sql, const char *arg)
+{
+	SqlArgs		args = reg_args(rs);
+
+	if (arg != NULL)
+		sql_arg_text(&args, arg);
+	return sql_text(sql, &args);
+}
+
 static int64
 count_rows(const char *table)
 {
@@ -168,8 +195,44 @@ count_rows(const char *table)
 	return result_int8(1);
 }
 
+/*
+ * Run a step in a subtransaction.  True if it succeeded; if not, it is
+ * rolled back and its error is in *error, except a cancel (or
+ * statement_timeout), which is not a step's failure and is raised on.
+ */
+static bool
+in_subtransaction(RunStep step, RunState *rs, ErrorData **error)
+{
+	MemoryContext oldcxt = CurrentMemoryContext;
+	ResourceOwner oldowner = CurrentResourceOwner;
+
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(oldcxt);
+	PG_TRY();
+	{
+		step(rs);
+		ReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(oldcxt);
+		CurrentResourceOwner = oldowner;
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(oldcxt);
+		*error = CopyErrorData();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(oldcxt);
+		CurrentResourceOwner = oldowner;
+		if ((*error)->sqlerrcode == ERRCODE_QUERY_CANCELED)
+			ReThrowError(*error);
+		return false;
+	}
+	PG_END_TRY();
+	return true;
+}
+
 /* ----------------------------------------------------------------
- *		The registration
+ *		The registration and the plan
  * ----------------------------------------------------------------
  */
 
@@ -182,11 +245,10 @@ read_registration(const char *name, const char *lock, Registration *reg)
 {
 	SqlArgs		args = {0};
 	bool		isnull;
-	Datum		keys;
 	Datum	   *elems;
 	int			nkeys;
 
-	add_text(&args, name);
+	sql_arg_text(&args, name);
 	exec_sql(psprintf("SELECT t, t.name, t.server, t.strategy, t.enabled,"
 					  "       t.watermark IS NOT NULL, t.high_watermark, t.key_columns,"
 					  "       format('table \"%%s\" (MySQL %%s)', t.name, etl_stream._source_name(t))"
@@ -197,25 +259,28 @@ read_registration(const char *name, const char *lock, Registration *reg)
 		return false;
 
 	memset(reg, 0, sizeof(Registration));
-	reg->rowtype = SPI_gettypeid(SPI_tuptable->tupdesc, 1);
-	reg->row = datumCopy(SPI_getbinval(SPI_tuptable->vals[0],
-											   SPI_tuptable->tupdesc, 1, &isnull),
-								 false, -1);
+	reg->row = result_row(1, &reg->rowtype);
 	reg->name = result_text(2);
 	reg->server = result_text(3);
 	reg->strategy = result_text(4);
-	reg->enabled = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0],
-											  SPI_tuptable->tupdesc, 5, &isnull));
-	reg->has_watermark = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0],
-													SPI_tuptable->tupdesc, 6, &isnull));
+	reg->enabled = DatumGetBool(result_datum(5, &isnull));
+	reg->has_watermark = DatumGetBool(result_datum(6, &isnull));
 	reg->high_watermark = result_text(7);
-	keys = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 8, &isnull);
-	deconstruct_array(DatumGetArrayTypeP(keys), TEXTOID, -1, false, TYPALIGN_INT,
-					  &elems, NULL, &nkeys);
+	deconstruct_array(DatumGetArrayTypeP(result_datum(8, &isnull)),
+					  TEXTOID, -1, false, TYPALIGN_INT, &elems, NULL, &nkeys);
 	for (int i = 0; i < nkeys; i++)
 		reg->key_columns = lappend(reg->key_columns, TextDatumGetCString(elems[i]));
 	reg->label = result_text(9);
 	return true;
+}
+
+static void
+lock_step(RunState *rs)
+{
+	rs->found = read_registration(rs->req->name,
+								  rs->req->wait ? "FOR NO KEY UPDATE"
+								  : "FOR NO KEY UPDATE NOWAIT",
+								  &rs->reg);
 }
 
 /*
@@ -224,69 +289,36 @@ read_registration(const char *name, const char *lock, Registration *reg)
  * and we do not wait, or waited longer than lock_timeout.
  */
 static bool
-lock_registration(const SyncRequest *req, Registration *reg)
+lock_registration(RunState *rs)
 {
-	MemoryContext oldcxt = CurrentMemoryContext;
-	ResourceOwner oldowner = CurrentResourceOwner;
-	bool		found = false;
+	ErrorData  *error;
 
-	BeginInternalSubTransaction(NULL);
-	MemoryContextSwitchTo(oldcxt);
-	PG_TRY();
+	if (!in_subtransaction(lock_step, rs, &error))
 	{
-		found = read_registration(req->name,
-								  req->wait ? "FOR NO KEY UPDATE"
-								  : "FOR NO KEY UPDATE NOWAIT",
-								  reg);
-		ReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(oldcxt);
-		CurrentResourceOwner = oldowner;
-	}
-	PG_CATCH();
-	{
-		ErrorData  *edata;
-
-		MemoryContextSwitchTo(oldcxt);
-		edata = CopyErrorData();
-		FlushErrorState();
-		RollbackAndReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(oldcxt);
-		CurrentResourceOwner = oldowner;
-		if (edata->sqlerrcode != ERRCODE_LOCK_NOT_AVAILABLE)
-			ReThrowError(edata);
+		if (error->sqlerrcode != ERRCODE_LOCK_NOT_AVAILABLE)
+			ReThrowError(error);
 		return false;
 	}
-	PG_END_TRY();
-
 	/* dropped while we waited for it */
-	if (!found)
+	if (!rs->found)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
-				 errmsg("etl_stream table \"%s\" does not exist", req->name)));
+				 errmsg("etl_stream table \"%s\" does not exist", rs->req->name)));
 	return true;
 }
 
-/* ----------------------------------------------------------------
- *		The plan
- * ----------------------------------------------------------------
- */
-
+/* The plan of the run; into: the table to merge into, NULL for the target */
 static void
-make_plan(const SyncRequest *req, const Registration *reg, const char *into,
-		  RunPlan *plan)
+make_plan(const RunState *rs, const char *into, RunPlan *plan)
 {
-	SqlArgs		args = reg_args(reg);
-	bool		isnull;
+	SqlArgs		args = reg_args(rs);
 
-	add_text(&args, req->range_from);
-	add_text(&args, req->range_to);
-	add_text(&args, into);
+	sql_arg_text(&args, rs->req->range_from);
+	sql_arg_text(&args, rs->req->range_to);
+	sql_arg_text(&args, into);
 	exec_sql("SELECT p, p.cutoff, p.remote_sql, p.target, p.staging, p.delete_sql, p.merge_sql"
 			 "  FROM etl_stream._plan($1, $2, $3, $4) p", &args);
-	plan->rowtype = SPI_gettypeid(SPI_tuptable->tupdesc, 1);
-	plan->row = datumCopy(SPI_getbinval(SPI_tuptable->vals[0],
-												SPI_tuptable->tupdesc, 1, &isnull),
-								  false, -1);
+	plan->row = result_row(1, &plan->rowtype);
 	plan->cutoff = result_text(2);
 	plan->remote_sql = result_text(3);
 	plan->target = result_text(4);
@@ -319,37 +351,29 @@ end_phase(SyncRun *run)
 	run->phase_s[run->phase] = secs + usecs / 1000000.0;
 }
 
-static Oid
-relation_oid(const char *name)
-{
-	SqlArgs		args = {0};
-
-	add_text(&args, name);
-	exec_sql("SELECT $1::regclass::oid", &args);
-	return (Oid) result_int8(1);
-}
-
 /* Land the rows of a remote query into a table, counting into the run */
 static void
-land_into(SyncRun *run, const Registration *reg, const char *table,
-		  const char *remote_sql)
+land_into(RunState *rs, const char *table, const char *remote_sql)
 {
 	LandRequest req = {0};
+	SqlArgs		args = {0};
 
-	req.server = lookup_source(reg->server);
+	sql_arg_text(&args, table);
+	exec_sql("SELECT $1::regclass::oid", &args);
+	req.relid = (Oid) result_int8(1);
+	req.server = lookup_source(rs->reg.server);
 	req.sql = remote_sql;
-	req.relid = relation_oid(table);
-	req.key_columns = reg->key_columns;
-	req.label = reg->label;
-	req.counts = &run->counts;
-	req.value_error = &run->value_error;
+	req.key_columns = rs->reg.key_columns;
+	req.label = rs->reg.label;
+	req.counts = &rs->run->counts;
+	req.value_error = &rs->run->value_error;
 	/* what SPI just did (a staging table made, say) is seen by the landing */
 	CommandCounterIncrement();
 	land_rows(&req);
 }
 
 static void
-check_landed(SyncRun *run, const char *table)
+check_landed(const SyncRun *run, const char *table)
 {
 	int64		found = count_rows(table);
 
@@ -365,70 +389,33 @@ check_landed(SyncRun *run, const char *table)
 						   table, (long long) found)));
 }
 
+/*
+ * full_refresh: the fresh table replaces the target (its indexes are built
+ * now, after the load), and the rows it replaces are counted as deleted.
+ */
 static void
-swap_in(const Registration *reg, const char *fresh)
+swap_in_fresh(RunState *rs)
 {
-	SqlArgs		args = reg_args(reg);
-
-	add_text(&args, fresh);
-	exec_sql("SELECT etl_stream._swap_in($1, $2)", &args);
+	rs->run->rows_deleted = count_rows(rs->plan.target);
+	(void) call_with_reg(rs, "SELECT etl_stream._swap_in($1, $2)", rs->fresh);
 }
 
-/* The direct load itself, in a subtransaction: see load_directly() */
-static bool
-try_direct_load(SyncRun *run, const Registration *reg, const RunPlan *plan,
-				char **fresh, const char *remote_sql)
+/* The direct load, in a subtransaction of its own (see load_directly) */
+static void
+direct_load_step(RunState *rs)
 {
-	MemoryContext oldcxt = CurrentMemoryContext;
-	ResourceOwner oldowner = CurrentResourceOwner;
-	const char *dest = *fresh ? *fresh : plan->target;
+	SyncRun    *run = rs->run;
+	const char *dest = rs->fresh ? rs->fresh : rs->plan.target;
 
-	BeginInternalSubTransaction(NULL);
-	MemoryContextSwitchTo(oldcxt);
-	PG_TRY();
-	{
-		run->load_path = "direct";
-		land_into(run, reg, dest, remote_sql);
-		check_landed(run, dest);
-		end_phase(run);
-		begin_phase(run, RUN_PHASE_MERGE);
-		if (*fresh != NULL)
-		{
-			/* building the target's unique indexes may meet the same keys */
-			run->rows_deleted = count_rows(plan->target);
-			swap_in(reg, *fresh);
-		}
-		ReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(oldcxt);
-		CurrentResourceOwner = oldowner;
-	}
-	PG_CATCH();
-	{
-		ErrorData  *edata;
-
-		MemoryContextSwitchTo(oldcxt);
-		edata = CopyErrorData();
-		FlushErrorState();
-		RollbackAndReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(oldcxt);
-		CurrentResourceOwner = oldowner;
-		if (edata->sqlerrcode != ERRCODE_UNIQUE_VIOLATION)
-			ReThrowError(edata);
-		ereport(LOG,
-				(errmsg("etl_stream: table \"%s\" is loaded through staging: %s",
-						run->table_name, edata->message)));
-		*fresh = NULL;			/* rolled back with the load */
-		run->load_path = NULL;
-		run->rows_deleted = 0;
-		memset(&run->counts, 0, sizeof(LandCounts));
-		run->phase_s[RUN_PHASE_PULL] = -1;
-		begin_phase(run, RUN_PHASE_PULL);
-		return false;
-	}
-	PG_END_TRY();
-
+	run->load_path = "direct";
+	land_into(rs, dest, rs->direct_sql);
+	check_landed(run, dest);
+	end_phase(run);
+	begin_phase(run, RUN_PHASE_MERGE);
+	/* building the target's unique indexes may meet the same keys */
+	if (rs->fresh != NULL)
+		swap_in_fresh(rs);
 	run->rows_inserted = run->counts.rows_landed;
-	return true;
 }
 
 /*
@@ -440,40 +427,50 @@ try_direct_load(SyncRun *run, const Registration *reg, const RunPlan *plan,
  * newest row of each key.
  */
 static bool
-load_directly(SyncRun *run, const Registration *reg, const RunPlan *plan,
-			  char **fresh)
+load_directly(RunState *rs)
 {
-	SqlArgs		args = reg_args(reg);
-	char	   *remote_sql;
+	SyncRun    *run = rs->run;
+	SqlArgs		args = reg_args(rs);
+	ErrorData  *error;
 
-	add_text(&args, *fresh ? *fresh : plan->target);
-	add_arg(&args, plan->rowtype, plan->row, false);
-	remote_sql = sql_text("SELECT etl_stream._direct_sql($1, $2::regclass, $3)", &args);
-	if (remote_sql == NULL)
+	sql_arg_text(&args, rs->fresh ? rs->fresh : rs->plan.target);
+	sql_arg(&args, rs->plan.rowtype, rs->plan.row, false);
+	rs->direct_sql = sql_text("SELECT etl_stream._direct_sql($1, $2::regclass, $3)", &args);
+	if (rs->direct_sql == NULL)
 		return false;
-	return try_direct_load(run, reg, plan, fresh, remote_sql);
+	if (in_subtransaction(direct_load_step, rs, &error))
+		return true;
+
+	if (error->sqlerrcode != ERRCODE_UNIQUE_VIOLATION)
+		ReThrowError(error);
+	ereport(LOG,
+			(errmsg("etl_stream: table \"%s\" is loaded through staging: %s",
+					run->table_name, error->message)));
+	rs->fresh = NULL;			/* rolled back with the load */
+	run->load_path = NULL;
+	run->rows_inserted = 0;
+	run->rows_deleted = 0;
+	memset(&run->counts, 0, sizeof(LandCounts));
+	run->phase_s[RUN_PHASE_PULL] = -1;
+	begin_phase(run, RUN_PHASE_PULL);
+	return false;
 }
 
 /* The batch in staging into the target, by the table's strategy */
 static void
-merge_staging(SyncRun *run, const SyncRequest *req, const Registration *reg,
-			  const RunPlan *plan, char *fresh)
+merge_staging(RunState *rs)
 {
+	SyncRun    *run = rs->run;
 	RunPlan		fresh_plan;
-	const RunPlan *p = plan;
+	const RunPlan *p = &rs->plan;
 	int64		batch;
 
-	if (strcmp(reg->strategy, "full_refresh") == 0)
+	if (rs->full_refresh)
 	{
-		if (fresh == NULL)
-		{
-			SqlArgs		args = reg_args(reg);
-
-			fresh = sql_text("SELECT etl_stream._fresh_table($1)", &args);
-		}
-		make_plan(req, reg, fresh, &fresh_plan);
+		if (rs->fresh == NULL)
+			rs->fresh = call_with_reg(rs, "SELECT etl_stream._fresh_table($1)", NULL);
+		make_plan(rs, rs->fresh, &fresh_plan);
 		p = &fresh_plan;
-		run->rows_deleted = count_rows(plan->target);
 	}
 	if (p->delete_sql != NULL)
 	{
@@ -485,8 +482,8 @@ merge_staging(SyncRun *run, const SyncRequest *req, const Registration *reg,
 	run->rows_updated = result_int8(2);
 	batch = result_int8(3);
 	run->rows_unchanged = batch - run->rows_inserted - run->rows_updated;
-	if (fresh != NULL)
-		swap_in(reg, fresh);
+	if (rs->fresh != NULL)
+		swap_in_fresh(rs);
 }
 
 /*
@@ -495,26 +492,27 @@ merge_staging(SyncRun *run, const SyncRequest *req, const Registration *reg,
  * (etl_stream.analyze_threshold), so plans are right when the run commits.
  */
 static void
-finish_run(SyncRun *run, const SyncRequest *req, const Registration *reg,
-		   const RunPlan *plan)
+finish_run(RunState *rs)
 {
-	SqlArgs		args = reg_args(reg);
+	SyncRun    *run = rs->run;
+	SqlArgs		args = {0};
 	int64		changed = run->rows_inserted + run->rows_updated + run->rows_deleted;
-	bool		full = strcmp(reg->strategy, "full_refresh") == 0;
-	double		reltuples;
+	char	   *reltuples;
 
-	run->new_watermark = reg->high_watermark;
-	if (reg->has_watermark && req->range_from == NULL && req->range_to == NULL)
+	run->new_watermark = rs->reg.high_watermark;
+	if (rs->reg.has_watermark && rs->req->range_from == NULL &&
+		rs->req->range_to == NULL)
 	{
-		add_text(&args, run->load_path && strcmp(run->load_path, "direct") == 0
-				 ? plan->target : NULL);
+		bool		direct = strcmp(run->load_path, "direct") == 0;
+		SqlArgs		wm = reg_args(rs);
+
+		/* the batch is in staging, or in the target it was loaded into */
+		sql_arg_text(&wm, direct ? rs->plan.target : NULL);
 		run->new_watermark =
 			sql_text("SELECT etl_stream._later($1, ($1).high_watermark,"
-					 "                         etl_stream._batch_watermark($1, $2))",
-					 &args);
-		args.n = 0;
-		add_text(&args, run->new_watermark);
-		add_text(&args, reg->name);
+					 "                         etl_stream._batch_watermark($1, $2))", &wm);
+		sql_arg_text(&args, run->new_watermark);
+		sql_arg_text(&args, rs->reg.name);
 		exec_sql("UPDATE etl_stream.tables SET high_watermark = $1 WHERE name = $2",
 				 &args);
 	}
@@ -522,95 +520,44 @@ finish_run(SyncRun *run, const SyncRequest *req, const Registration *reg,
 	if (etl_stream_analyze_threshold < 0 || changed == 0)
 		return;
 	args.n = 0;
-	add_text(&args, plan->target);
-	exec_sql("SELECT reltuples FROM pg_class WHERE oid = $1::regclass", &args);
-	reltuples = SPI_processed > 0 ? strtod(result_text(1), NULL) : -1;
-	if (reltuples < 0 || full || changed > etl_stream_analyze_threshold * reltuples)
-		exec_sql(psprintf("ANALYZE %s", plan->target), NULL);
+	sql_arg_text(&args, rs->plan.target);
+	reltuples = sql_text("SELECT reltuples FROM pg_class WHERE oid = $1::regclass", &args);
+	if (rs->full_refresh || reltuples == NULL || strtod(reltuples, NULL) < 0 ||
+		changed > etl_stream_analyze_threshold * strtod(reltuples, NULL))
+		exec_sql(psprintf("ANALYZE %s", rs->plan.target), NULL);
 }
 
-/* Everything after the lock and the plan; raises on any failure */
+/* Everything after the lock and the plan, in a subtransaction */
 static void
-execute_run(SyncRun *run, const SyncRequest *req, const Registration *reg,
-			const RunPlan *plan)
+execute_step(RunState *rs)
 {
-	ForeignServer *server = lookup_source(reg->server);
-	char	   *fresh = NULL;
+	SyncRun    *run = rs->run;
+	ForeignServer *server = lookup_source(rs->reg.server);
 
 	begin_phase(run, RUN_PHASE_CONNECT);
 	ping_source(server);
-	progress_estimate(estimate_source_rows(server, plan->remote_sql));
+	progress_estimate(estimate_source_rows(server, rs->plan.remote_sql));
 	end_phase(run);
 
 	begin_phase(run, RUN_PHASE_PULL);
-	if (strcmp(reg->strategy, "full_refresh") == 0)
+	if (rs->full_refresh)
+		rs->fresh = call_with_reg(rs, "SELECT etl_stream._fresh_table($1)", NULL);
+	if (!load_directly(rs))
 	{
-		SqlArgs		args = reg_args(reg);
-
-		fresh = sql_text("SELECT etl_stream._fresh_table($1)", &args);
-	}
-	if (!load_directly(run, reg, plan, &fresh))
-	{
-		SqlArgs		args = reg_args(reg);
-
 		run->load_path = "staging";
-		exec_sql("SELECT etl_stream._prepare_staging($1)", &args);
-		land_into(run, reg, plan->staging, plan->remote_sql);
-		check_landed(run, plan->staging);
+		(void) call_with_reg(rs, "SELECT etl_stream._prepare_staging($1)", NULL);
+		land_into(rs, rs->plan.staging, rs->plan.remote_sql);
+		check_landed(run, rs->plan.staging);
 		end_phase(run);
 		begin_phase(run, RUN_PHASE_MERGE);
-		merge_staging(run, req, reg, plan, fresh);
+		merge_staging(rs);
 	}
 	progress_merged(run->rows_inserted + run->rows_updated);
 	end_phase(run);
 
 	begin_phase(run, RUN_PHASE_FINISH);
-	finish_run(run, req, reg, plan);
+	finish_run(rs);
 	end_phase(run);
-}
-
-/*
- * Run execute_run() in a subtransaction.  A failure rolls it back and is
- * kept in the run, to be recorded; a cancel is raised on.
- */
-static void
-execute_run_guarded(SyncRun *run, const SyncRequest *req,
-					const Registration *reg, const RunPlan *plan)
-{
-	MemoryContext oldcxt = CurrentMemoryContext;
-	ResourceOwner oldowner = CurrentResourceOwner;
-
-	BeginInternalSubTransaction(NULL);
-	MemoryContextSwitchTo(oldcxt);
-	PG_TRY();
-	{
-		execute_run(run, req, reg, plan);
-		ReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(oldcxt);
-		CurrentResourceOwner = oldowner;
-		run->status = RUN_SUCCESS;
-	}
-	PG_CATCH();
-	{
-		ErrorData  *edata;
-
-		MemoryContextSwitchTo(oldcxt);
-		edata = CopyErrorData();
-		FlushErrorState();
-		RollbackAndReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(oldcxt);
-		CurrentResourceOwner = oldowner;
-		if (edata->sqlerrcode == ERRCODE_QUERY_CANCELED)
-			ReThrowError(edata);
-
-		/* what was written is gone; what was read is kept in the record */
-		run->status = RUN_FAILED;
-		run->error = edata;
-		run->rows_inserted = run->rows_updated = 0;
-		run->rows_unchanged = run->rows_deleted = 0;
-		run->new_watermark = reg->high_watermark;
-	}
-	PG_END_TRY();
 }
 
 /* ----------------------------------------------------------------
@@ -630,41 +577,45 @@ Datum
 run_sync(const SyncRequest *req)
 {
 	SyncRun		run;
-	Registration reg;
-	RunPlan		plan;
+	RunState	rs;
+	ErrorData  *error;
 	Datum		result;
 
 	memset(&run, 0, sizeof(SyncRun));
+	memset(&rs, 0, sizeof(RunState));
 	for (int i = 0; i <= RUN_PHASE_FINISH; i++)
 		run.phase_s[i] = -1;
 	run.req = req;
 	run.started_at = GetCurrentTimestamp();
+	rs.run = &run;
+	rs.req = req;
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
+	/* the run's memory: SPI's, for as long as the run */
 	run.value_error.cxt = CurrentMemoryContext;
 
-	if (!read_registration(req->name, NULL, &reg))
+	if (!read_registration(req->name, NULL, &rs.reg))
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("etl_stream table \"%s\" does not exist", req->name),
 				 errhint("Registered tables are listed in etl_stream.tables.")));
-	if (!reg.enabled)
+	if (!rs.reg.enabled)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("etl_stream table \"%s\" is disabled", reg.name),
+				 errmsg("etl_stream table \"%s\" is disabled", rs.reg.name),
 				 errhint("Enable it with SELECT etl_stream.enable_table(%s).",
-						 quote_literal_cstr(reg.name))));
-	if ((req->range_from || req->range_to) && !reg.has_watermark)
+						 quote_literal_cstr(rs.reg.name))));
+	if ((req->range_from || req->range_to) && !rs.reg.has_watermark)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("etl_stream table \"%s\" has no watermark to take a range of",
-						reg.name)));
-	run.table_name = reg.name;
-	run.strategy = reg.strategy;
+						rs.reg.name)));
+	run.table_name = rs.reg.name;
+	run.strategy = rs.reg.strategy;
 
-	progress_begin(reg.name, req->job_id, req->task_id);
-	if (!lock_registration(req, &reg))
+	progress_begin(rs.reg.name, req->job_id, req->task_id);
+	if (!lock_registration(&rs))
 	{
 		run.status = RUN_SKIPPED;
 		run.skip_reason = "another sync of this table is running";
@@ -672,9 +623,20 @@ run_sync(const SyncRequest *req)
 	else
 	{
 		/* the cutoff is computed now, from the watermark just locked */
-		make_plan(req, &reg, NULL, &plan);
-		run.cutoff = plan.cutoff;
-		execute_run_guarded(&run, req, &reg, &plan);
+		rs.full_refresh = strcmp(rs.reg.strategy, "full_refresh") == 0;
+		make_plan(&rs, NULL, &rs.plan);
+		run.cutoff = rs.plan.cutoff;
+		if (in_subtransaction(execute_step, &rs, &error))
+			run.status = RUN_SUCCESS;
+		else
+		{
+			/* what was written is gone; what was read is kept in the record */
+			run.status = RUN_FAILED;
+			run.error = error;
+			run.rows_inserted = run.rows_updated = 0;
+			run.rows_unchanged = run.rows_deleted = 0;
+			run.new_watermark = rs.reg.high_watermark;
+		}
 	}
 
 	run.finished_at = GetCurrentTimestamp();
@@ -715,10 +677,9 @@ next_enabled_table(const char *after, MemoryContext cxt)
 	SqlArgs		args = {0};
 	char	   *name;
 
-	add_text(&args, after ? after : "");
-	exec_sql("SELECT name FROM etl_stream.tables WHERE enabled AND name > $1"
-			 " ORDER BY name LIMIT 1", &args);
-	name = result_text(1);
+	sql_arg_text(&args, after ? after : "");
+	name = sql_text("SELECT name FROM etl_stream.tables WHERE enabled AND name > $1"
+					" ORDER BY name LIMIT 1", &args);
 	return name ? MemoryContextStrdup(cxt, name) : NULL;
 }
 
@@ -737,9 +698,7 @@ etl_stream_sync_all_proc(PG_FUNCTION_ARGS)
 		IsA(fcinfo->context, CallContext) &&
 		!castNode(CallContext, fcinfo->context)->atomic;
 	bool		wait = !PG_ARGISNULL(0) && PG_GETARG_BOOL(0);
-	MemoryContext cxt = AllocSetContextCreate(PortalContext,
-											  "etl_stream sync_all_proc",
-											  ALLOCSET_SMALL_SIZES);
+	MemoryContext cxt;
 	char	   *name = NULL;
 
 	if (!nonatomic)
@@ -748,6 +707,9 @@ etl_stream_sync_all_proc(PG_FUNCTION_ARGS)
 				 errmsg("etl_stream.sync_all_proc() cannot run inside a transaction block"),
 				 errhint("CALL it on its own to commit each table's run, or use SELECT etl_stream.sync_all() to sync every table in one transaction.")));
 
+	/* what must outlive the commits: the name reached so far */
+	cxt = AllocSetContextCreate(PortalContext, "etl_stream sync_all_proc",
+								ALLOCSET_SMALL_SIZES);
 	if (SPI_connect_ext(SPI_OPT_NONATOMIC) != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	for (;;)

@@ -24,42 +24,17 @@
 
 #include "etl_stream.h"
 
-#define RUN_COLUMNS 31
-
-typedef struct RecordArgs
-{
-	int			n;
-	Oid			types[RUN_COLUMNS];
-	Datum		values[RUN_COLUMNS];
-	char		nulls[RUN_COLUMNS];
-} RecordArgs;
-
 static void
-add_value(RecordArgs *a, Oid type, Datum value, bool isnull)
+add_int8(SqlArgs *a, int64 v)
 {
-	Assert(a->n < RUN_COLUMNS);
-	a->types[a->n] = type;
-	a->values[a->n] = value;
-	a->nulls[a->n] = isnull ? 'n' : ' ';
-	a->n++;
+	sql_arg(a, INT8OID, Int64GetDatum(v), false);
 }
 
+/* seconds, NULL when negative (a phase not done) */
 static void
-add_text(RecordArgs *a, const char *s)
+add_seconds(SqlArgs *a, double s)
 {
-	add_value(a, TEXTOID, s ? CStringGetTextDatum(s) : (Datum) 0, s == NULL);
-}
-
-static void
-add_int8(RecordArgs *a, int64 v)
-{
-	add_value(a, INT8OID, Int64GetDatum(v), false);
-}
-
-static void
-add_seconds(RecordArgs *a, double s)
-{
-	add_value(a, FLOAT8OID, Float8GetDatum(s), s < 0);
+	sql_arg(a, FLOAT8OID, Float8GetDatum(s), s < 0);
 }
 
 static const char *
@@ -126,65 +101,57 @@ failed_value(const SyncRun *run)
 Datum
 record_run(SyncRun *run, bool want_row)
 {
-	RecordArgs	a = {0};
+	SqlArgs		a = {0};
 	const ErrorData *e = run->error;
 	const ValueError *ve = failed_value(run);
 	const char *failed_phase = NULL;
 	Datum		result = (Datum) 0;
-	int			rc;
-
 	if (run->status == RUN_FAILED)
 		failed_phase = run_phase_name(run->phase);
 
-	add_text(&a, run->table_name);
-	add_value(&a, TIMESTAMPTZOID, TimestampTzGetDatum(run->started_at), false);
-	add_value(&a, TIMESTAMPTZOID, TimestampTzGetDatum(run->finished_at), false);
-	add_text(&a, status_name(run->status));
-	add_text(&a, run->strategy);
+	sql_arg_text(&a, run->table_name);
+	sql_arg(&a, TIMESTAMPTZOID, TimestampTzGetDatum(run->started_at), false);
+	sql_arg(&a, TIMESTAMPTZOID, TimestampTzGetDatum(run->finished_at), false);
+	sql_arg_text(&a, status_name(run->status));
+	sql_arg_text(&a, run->strategy);
 	add_int8(&a, run->counts.rows_pulled);
 	add_int8(&a, run->counts.rows_landed);
 	add_int8(&a, run->rows_inserted);
 	add_int8(&a, run->rows_updated);
 	add_int8(&a, run->rows_unchanged);
 	add_int8(&a, run->rows_deleted);
-	add_text(&a, run->cutoff);
-	add_text(&a, run->new_watermark);
+	sql_arg_text(&a, run->cutoff);
+	sql_arg_text(&a, run->new_watermark);
 	add_seconds(&a, run->phase_s[RUN_PHASE_CONNECT]);
 	add_seconds(&a, run->phase_s[RUN_PHASE_PULL]);
 	add_seconds(&a, run->phase_s[RUN_PHASE_MERGE]);
 	add_seconds(&a, run->phase_s[RUN_PHASE_FINISH]);
-	add_text(&a, failed_phase);
-	add_text(&a, e ? error_text(e) : run->skip_reason);
-	add_text(&a, run->load_path);
-	add_text(&a, e ? unpack_sql_state(e->sqlerrcode) : NULL);
-	add_text(&a, e ? e->message : NULL);
-	add_text(&a, e ? e->detail : NULL);
-	add_text(&a, e ? e->hint : NULL);
-	add_text(&a, ve ? ve->column : NULL);
-	add_text(&a, ve ? ve->mysql_type : NULL);
-	add_text(&a, ve ? ve->key : NULL);
-	add_text(&a, ve ? ve->value : NULL);
-	add_value(&a, INT4OID, Int32GetDatum(run->req->attempt), false);
-	add_value(&a, INT8OID, Int64GetDatum(run->req->job_id), run->req->job_id == 0);
-	add_value(&a, INT8OID, Int64GetDatum(run->req->task_id), run->req->task_id == 0);
-	Assert(a.n == RUN_COLUMNS);
-
-	rc = SPI_execute_with_args("INSERT INTO etl_stream.runs"
-							   " (table_name, started_at, finished_at, status, strategy,"
-							   "  rows_pulled, rows_landed, rows_inserted, rows_updated,"
-							   "  rows_unchanged, rows_deleted, cutoff, new_watermark,"
-							   "  connect_s, pull_s, merge_s, finish_s, failed_phase, error,"
-							   "  load_path, sqlstate, message, detail, hint, error_column,"
-							   "  error_mysql_type, error_key, error_value, attempt, job_id,"
-							   "  task_id)"
-							   " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12,"
-							   "  $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24,"
-							   "  $25, $26, $27, $28, $29, $30, $31)"
-							   " RETURNING *",
-							   a.n, a.types, a.values, a.nulls, false, 0);
-	if (rc != SPI_OK_INSERT_RETURNING || SPI_processed != 1)
-		elog(ERROR, "could not record the run of etl_stream table \"%s\"",
-			 run->table_name);
+	sql_arg_text(&a, failed_phase);
+	sql_arg_text(&a, e ? error_text(e) : run->skip_reason);
+	sql_arg_text(&a, run->load_path);
+	sql_arg_text(&a, e ? unpack_sql_state(e->sqlerrcode) : NULL);
+	sql_arg_text(&a, e ? e->message : NULL);
+	sql_arg_text(&a, e ? e->detail : NULL);
+	sql_arg_text(&a, e ? e->hint : NULL);
+	sql_arg_text(&a, ve ? ve->column : NULL);
+	sql_arg_text(&a, ve ? ve->mysql_type : NULL);
+	sql_arg_text(&a, ve ? ve->key : NULL);
+	sql_arg_text(&a, ve ? ve->value : NULL);
+	sql_arg(&a, INT4OID, Int32GetDatum(run->req->attempt), false);
+	sql_arg(&a, INT8OID, Int64GetDatum(run->req->job_id), run->req->job_id == 0);
+	sql_arg(&a, INT8OID, Int64GetDatum(run->req->task_id), run->req->task_id == 0);
+	exec_sql("INSERT INTO etl_stream.runs"
+			 " (table_name, started_at, finished_at, status, strategy,"
+			 "  rows_pulled, rows_landed, rows_inserted, rows_updated,"
+			 "  rows_unchanged, rows_deleted, cutoff, new_watermark,"
+			 "  connect_s, pull_s, merge_s, finish_s, failed_phase, error,"
+			 "  load_path, sqlstate, message, detail, hint, error_column,"
+			 "  error_mysql_type, error_key, error_value, attempt, job_id,"
+			 "  task_id)"
+			 " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12,"
+			 "  $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24,"
+			 "  $25, $26, $27, $28, $29, $30, $31)"
+			 " RETURNING *", &a);
 	if (want_row)
 		result = PointerGetDatum(SPI_returntuple(SPI_tuptable->vals[0],
 												 SPI_tuptable->tupdesc));
@@ -192,18 +159,13 @@ record_run(SyncRun *run, bool want_row)
 	/* history is kept for etl_stream.history_days, not for ever */
 	if (etl_stream_history_days > 0)
 	{
-		Oid			types[2] = {TEXTOID, INT4OID};
-		Datum		values[2];
+		SqlArgs		old = {0};
 
-		values[0] = CStringGetTextDatum(run->table_name);
-		values[1] = Int32GetDatum(etl_stream_history_days);
-		rc = SPI_execute_with_args("DELETE FROM etl_stream.runs"
-								   " WHERE table_name = $1"
-								   "   AND finished_at < now() - make_interval(days => $2)",
-								   2, types, values, NULL, false, 0);
-		if (rc != SPI_OK_DELETE)
-			elog(ERROR, "could not prune the history of etl_stream table \"%s\"",
-				 run->table_name);
+		sql_arg_text(&old, run->table_name);
+		sql_arg(&old, INT4OID, Int32GetDatum(etl_stream_history_days), false);
+		exec_sql("DELETE FROM etl_stream.runs"
+				 " WHERE table_name = $1"
+				 "   AND finished_at < now() - make_interval(days => $2)", &old);
 	}
 	return result;
 }
