@@ -17,22 +17,29 @@ OBJS = \
 	src/convert.o \
 	src/land.o \
 	src/run_record.o \
+	src/sync_all.o \
+	src/workers.o \
 	src/progress.o
 
 EXTENSION = etl_stream
-EXT_VERSION = 0.2.0
+EXT_VERSION = 0.3.0
+PREV_VERSION = 0.2.0
 
 # The SQL objects are one file per concern in sql/objects/, concatenated
-# into the install script of this version.  Its upgrade script from 0.1.0
-# is the catalog's migration (sql/upgrade/) around every object file that
-# only (re)defines functions and views.  Released versions' scripts are
-# kept as shipped: sql/etl_stream--0.1.0.sql.
+# into the install script of this version.  Its upgrade script from the
+# previous release is the catalog's migration (sql/upgrade/), the catalog
+# files new in this version, every object file that only (re)defines
+# functions and views, then the rest of the migration.  Released versions'
+# scripts are kept as shipped (docs/architecture.md).
 OBJECT_SQL = $(sort $(wildcard sql/objects/*.sql))
-CATALOG_SQL = sql/objects/10_catalog.sql
+CATALOG_SQL = sql/objects/10_catalog.sql sql/objects/11_catalog_jobs.sql
+NEW_CATALOG_SQL = sql/objects/11_catalog_jobs.sql
 REPLACEABLE_SQL = $(filter-out $(CATALOG_SQL),$(OBJECT_SQL))
+UPGRADE_SQL = sql/upgrade/$(PREV_VERSION)--$(EXT_VERSION).sql $(NEW_CATALOG_SQL) \
+	$(REPLACEABLE_SQL) sql/upgrade/$(PREV_VERSION)--$(EXT_VERSION)-after.sql
 
-DATA = sql/etl_stream--0.1.0.sql
-DATA_built = sql/etl_stream--$(EXT_VERSION).sql sql/etl_stream--0.1.0--$(EXT_VERSION).sql
+DATA = sql/etl_stream--0.1.0.sql sql/etl_stream--0.1.0--0.2.0.sql
+DATA_built = sql/etl_stream--$(EXT_VERSION).sql sql/etl_stream--$(PREV_VERSION)--$(EXT_VERSION).sql
 
 REGRESS = setup options connection types query cancel sync direct runs
 # test/sql/*.sql against expected/*.out (pg_regress looks in the output
@@ -58,8 +65,11 @@ sql/etl_stream--$(EXT_VERSION).sql: $(OBJECT_SQL)
 	    '\echo Use "CREATE EXTENSION etl_stream" to load this file. \quit'; \
 	  for f in $^; do printf '\n-- ==== %s\n\n' "$$f"; cat "$$f"; done ) > $@
 
-sql/etl_stream--0.1.0--$(EXT_VERSION).sql: sql/upgrade/0.1.0--$(EXT_VERSION).sql $(REPLACEABLE_SQL) sql/upgrade/0.1.0--$(EXT_VERSION)-after.sql
-	( printf '%s\n' '/* etl_stream--0.1.0--$(EXT_VERSION).sql: built by the Makefile */' '' \
+sql/etl_stream--$(PREV_VERSION)--$(EXT_VERSION).sql: $(UPGRADE_SQL)
+	( printf '%s\n' '/* etl_stream--$(PREV_VERSION)--$(EXT_VERSION).sql: built by the Makefile */' '' \
 	    '-- complain if script is sourced in psql, rather than via ALTER EXTENSION' \
 	    '\echo Use "ALTER EXTENSION etl_stream UPDATE TO '"'"'$(EXT_VERSION)'"'"'" to load this file. \quit'; \
 	  for f in $^; do printf '\n-- ==== %s\n\n' "$$f"; cat "$$f"; done ) > $@
+
+# PGXS does not track header dependencies: every object depends on both headers
+$(OBJS): src/etl_stream.h src/source.h

@@ -103,6 +103,8 @@ typedef struct LandCounts
 /* etl_stream.c: the settings */
 extern int	etl_stream_history_days;
 extern double etl_stream_analyze_threshold;
+extern bool etl_stream_deferred_analyze;
+extern int	etl_stream_max_workers;
 
 /* options.c */
 extern ForeignServer *lookup_source(const char *server_name);
@@ -138,8 +140,10 @@ typedef enum RunPhase
 	RUN_PHASE_FINISH
 } RunPhase;
 
-extern void progress_init(void);
-extern bool progress_begin(const char *table_name, int64 job_id, int64 task_id);
+extern void progress_shmem_request(void);
+extern void progress_shmem_init(void);
+extern bool progress_begin(const char *table_name, int64 job_id, int64 task_id,
+						   const char *slice);
 extern bool progress_active(void);
 extern void progress_phase(RunPhase phase);
 extern void progress_estimate(int64 rows);
@@ -155,9 +159,13 @@ typedef struct SyncRequest
 	bool		wait;			/* for a run of the table going on */
 	const char *range_from;		/* a slice [from, to) instead of the cutoff */
 	const char *range_to;
+	const char *range_on;		/* the slice's column; NULL: the watermark */
 	int			attempt;		/* 1 unless retried */
 	int64		job_id;			/* 0 unless a job's task */
 	int64		task_id;
+	bool		backfill;		/* a slice of a backfill: its own staging, no
+								 * direct load, newer rows win, no ANALYZE,
+								 * and other slices of the table run too */
 } SyncRequest;
 
 typedef enum RunStatus
@@ -187,15 +195,17 @@ typedef struct SyncRun
 	char	   *cutoff;
 	char	   *new_watermark;
 	const char *load_path;		/* "staging", "direct", or NULL */
+	const char *statistics;		/* "in_run", "deferred", or NULL: no ANALYZE */
 	const char *skip_reason;
 	ErrorData  *error;			/* why it failed */
 	ValueError	value_error;	/* the value that did not convert, if one */
 } SyncRun;
 
 extern Datum run_sync(const SyncRequest *req);
+extern int64 record_skipped_run(const SyncRequest *req, const char *reason);
 
 /* run.c: statements through SPI, with their arguments */
-#define MAX_SQL_ARGS 32
+#define MAX_SQL_ARGS 40
 
 typedef struct SqlArgs
 {
@@ -210,7 +220,28 @@ extern void sql_arg_text(SqlArgs *args, const char *s);
 extern void exec_sql(const char *sql, SqlArgs *args);
 
 /* run_record.c */
-extern Datum record_run(SyncRun *run, bool want_row);
+extern int64 record_run(SyncRun *run, Datum *row);
 extern void warn_failed_run(SyncRun *run);
+
+/* workers.c: background workers */
+typedef enum WorkerMode
+{
+	WORKER_TASKS,				/* run a job's tasks */
+	WORKER_SYNC_ALL,			/* make a sync_all job, then run its tasks */
+	WORKER_ANALYZE				/* ANALYZE one table */
+} WorkerMode;
+
+extern void workers_shmem_request(void);
+extern void workers_shmem_init(void);
+extern bool workers_available(void);
+extern void start_workers_at_commit(int64 job_id, int count, Oid roleid);
+extern void analyze_at_commit(Oid relid);
+extern int	launch_workers(WorkerMode mode, Oid roleid, int64 job_id, int count,
+						   bool wait, int parallel);
+extern void cancel_job_workers(int64 job_id);
+extern int	job_worker_count(int64 job_id);
+
+/* sync_all.c */
+extern void create_sync_all_job(int64 job_id, bool wait, int parallel);
 
 #endif							/* ETL_STREAM_H */

@@ -487,7 +487,7 @@ etl_stream_land(PG_FUNCTION_ARGS)
 
 		if (shown == NULL)
 			shown = get_rel_name(PG_ARGISNULL(5) ? req.relid : PG_GETARG_OID(5));
-		own_progress = progress_begin(shown ? shown : "?", 0, 0);
+		own_progress = progress_begin(shown ? shown : "?", 0, 0, NULL);
 		progress_phase(RUN_PHASE_PULL);
 	}
 	land_rows(&req);

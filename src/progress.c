@@ -49,6 +49,7 @@ typedef struct ProgressSlot
 	Oid			roleid;
 	RunPhase	phase;
 	char		table_name[NAMEDATALEN];
+	char		slice[2 * NAMEDATALEN];	/* a task's slice, "" if none */
 	int64		job_id;			/* 0: none */
 	int64		task_id;
 	TimestampTz started_at;
@@ -71,9 +72,6 @@ typedef struct ProgressShared
 
 static ProgressShared *progress_shared = NULL;
 
-static shmem_request_hook_type prev_shmem_request_hook = NULL;
-static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
-
 /* This backend's run: its slot, and the subtransaction that claimed it */
 static ProgressSlot *my_slot = NULL;
 static SubTransactionId my_slot_subid = InvalidSubTransactionId;
@@ -88,24 +86,20 @@ progress_shmem_size(void)
 					mul_size(MaxBackends, sizeof(ProgressSlot)));
 }
 
-static void
+/* From the shmem_request_hook (etl_stream.c): what the slots need */
+void
 progress_shmem_request(void)
 {
-	if (prev_shmem_request_hook)
-		prev_shmem_request_hook();
 	RequestAddinShmemSpace(progress_shmem_size());
 	RequestNamedLWLockTranche(PROGRESS_TRANCHE, 1);
 }
 
-static void
-progress_shmem_startup(void)
+/* From the shmem_startup_hook, under AddinShmemInitLock */
+void
+progress_shmem_init(void)
 {
 	bool		found;
 
-	if (prev_shmem_startup_hook)
-		prev_shmem_startup_hook();
-
-	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
 	progress_shared = ShmemInitStruct("etl_stream progress",
 									  progress_shmem_size(), &found);
 	if (!found)
@@ -118,22 +112,6 @@ progress_shmem_startup(void)
 			progress_shared->slots[i].pid = 0;
 		}
 	}
-	LWLockRelease(AddinShmemInitLock);
-}
-
-/*
- * Called from _PG_init: only a library preloaded by the postmaster can have
- * shared memory.
- */
-void
-progress_init(void)
-{
-	if (!process_shared_preload_libraries_in_progress)
-		return;
-	prev_shmem_request_hook = shmem_request_hook;
-	shmem_request_hook = progress_shmem_request;
-	prev_shmem_startup_hook = shmem_startup_hook;
-	shmem_startup_hook = progress_shmem_startup;
 }
 
 const char *
@@ -195,7 +173,8 @@ progress_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
  * slot: the run goes on unseen.
  */
 bool
-progress_begin(const char *table_name, int64 job_id, int64 task_id)
+progress_begin(const char *table_name, int64 job_id, int64 task_id,
+			   const char *slice)
 {
 	ProgressSlot *slot = NULL;
 	TimestampTz now = GetCurrentTimestamp();
@@ -230,6 +209,7 @@ progress_begin(const char *table_name, int64 job_id, int64 task_id)
 		slot->table_name[pg_mbcliplen(slot->table_name,
 									  strlen(slot->table_name),
 									  NAMEDATALEN - 1)] = '\0';
+		strlcpy(slot->slice, slice ? slice : "", sizeof(slot->slice));
 		slot->job_id = job_id;
 		slot->task_id = task_id;
 		slot->started_at = now;
@@ -346,8 +326,14 @@ interval_of_usecs(int64 usecs)
 	return IntervalPGetDatum(iv);
 }
 
-#define PROGRESS_COLUMNS 16
+#define PROGRESS_COLUMNS 17
 
+/*
+ * One row of the view.  The columns are filled in order and only as many
+ * as the SQL declaration has: the library serves an older release's
+ * declaration until ALTER EXTENSION UPDATE, and columns are only added at
+ * the end.
+ */
 static void
 put_slot_row(ReturnSetInfo *rsinfo, const ProgressSlot *s, TimestampTz now)
 {
@@ -399,7 +385,12 @@ put_slot_row(ReturnSetInfo *rsinfo, const ProgressSlot *s, TimestampTz now)
 		values[i++] = Int64GetDatum(s->task_id);
 	else
 		nulls[i++] = true;
+	if (s->slice[0] != '\0')
+		values[i++] = CStringGetTextDatum(s->slice);
+	else
+		nulls[i++] = true;
 	Assert(i == PROGRESS_COLUMNS);
+	Assert(rsinfo->setDesc->natts <= PROGRESS_COLUMNS);
 	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 }
 

@@ -37,7 +37,11 @@
 #include "utils/builtins.h"
 #include "utils/datum.h"
 #include "utils/memutils.h"
+#include "pgstat.h"
+#include "storage/latch.h"
+#include "storage/proc.h"
 #include "utils/snapmgr.h"
+#include "utils/timeout.h"
 
 #include "etl_stream.h"
 
@@ -84,8 +88,11 @@ typedef struct RunState
 
 typedef void (*RunStep) (RunState *rs);
 
+/* The advisory lock class of merges into a target: "ETLS" */
+#define MERGE_LOCK_CLASS 1163152467
+
 PG_FUNCTION_INFO_V1(etl_stream_sync);
-PG_FUNCTION_INFO_V1(etl_stream_sync_all_proc);
+PG_FUNCTION_INFO_V1(etl_stream_record_skipped);
 
 /* ----------------------------------------------------------------
  *		SPI helpers (run_record.c uses them too)
@@ -274,12 +281,17 @@ read_registration(const char *name, const char *lock, Registration *reg)
 	return true;
 }
 
+/*
+ * A sync holds its registration's row exclusively; the slices of a backfill
+ * share it (they run side by side, and wait for a sync of the table).
+ */
 static void
 lock_step(RunState *rs)
 {
 	rs->found = read_registration(rs->req->name,
-								  rs->req->wait ? "FOR NO KEY UPDATE"
-								  : "FOR NO KEY UPDATE NOWAIT",
+								  rs->req->backfill ? "FOR SHARE" :
+								  rs->req->wait ? "FOR NO KEY UPDATE" :
+								  "FOR NO KEY UPDATE NOWAIT",
 								  &rs->reg);
 }
 
@@ -307,7 +319,11 @@ lock_registration(RunState *rs)
 	return true;
 }
 
-/* The plan of the run; into: the table to merge into, NULL for the target */
+/*
+ * The plan of the run; into: the table to merge into, NULL for the target.
+ * A backfill's slice lands in a staging table of its own, named after its
+ * task, and merges so that a newer row in the target stays.
+ */
 static void
 make_plan(const RunState *rs, const char *into, RunPlan *plan)
 {
@@ -316,8 +332,12 @@ make_plan(const RunState *rs, const char *into, RunPlan *plan)
 	sql_arg_text(&args, rs->req->range_from);
 	sql_arg_text(&args, rs->req->range_to);
 	sql_arg_text(&args, into);
+	sql_arg_text(&args, rs->req->backfill
+				 ? psprintf("etl_stream_tasks.t%lld", (long long) rs->req->task_id) : NULL);
+	sql_arg_text(&args, rs->req->range_on);
+	sql_arg(&args, BOOLOID, BoolGetDatum(rs->req->backfill), false);
 	exec_sql("SELECT p, p.cutoff, p.remote_sql, p.target, p.staging, p.delete_sql, p.merge_sql"
-			 "  FROM etl_stream._plan($1, $2, $3, $4) p", &args);
+			 "  FROM etl_stream._plan($1, $2, $3, $4, $5, $6, $7) p", &args);
 	plan->row = result_row(1, &plan->rowtype);
 	plan->cutoff = result_text(2);
 	plan->remote_sql = result_text(3);
@@ -433,6 +453,9 @@ load_directly(RunState *rs)
 	SqlArgs		args = reg_args(rs);
 	ErrorData  *error;
 
+	/* slices of a backfill run side by side: they merge, one at a time */
+	if (rs->req->backfill)
+		return false;
 	sql_arg_text(&args, rs->fresh ? rs->fresh : rs->plan.target);
 	sql_arg(&args, rs->plan.rowtype, rs->plan.row, false);
 	rs->direct_sql = sql_text("SELECT etl_stream._direct_sql($1, $2::regclass, $3)", &args);
@@ -456,6 +479,22 @@ load_directly(RunState *rs)
 	return false;
 }
 
+/*
+ * One merge into a target at a time: the slices of a backfill land side by
+ * side, each in its own staging table, and take turns here, so their
+ * writes to the target's rows and index pages never cross (no deadlock).
+ * Held to the end of the transaction.
+ */
+static void
+lock_target_for_merge(const RunState *rs)
+{
+	SqlArgs		args = {0};
+
+	sql_arg_text(&args, rs->plan.target);
+	exec_sql("SELECT pg_advisory_xact_lock((" CppAsString2(MERGE_LOCK_CLASS) "::bigint << 32)"
+			 "                             | $1::regclass::oid::bigint)", &args);
+}
+
 /* The batch in staging into the target, by the table's strategy */
 static void
 merge_staging(RunState *rs)
@@ -472,6 +511,7 @@ merge_staging(RunState *rs)
 		make_plan(rs, rs->fresh, &fresh_plan);
 		p = &fresh_plan;
 	}
+	lock_target_for_merge(rs);
 	if (p->delete_sql != NULL)
 	{
 		exec_sql(p->delete_sql, NULL);
@@ -517,14 +557,27 @@ finish_run(RunState *rs)
 				 &args);
 	}
 
-	if (etl_stream_analyze_threshold < 0 || changed == 0)
+	/* a backfill's job ANALYZEs the target once, when its last slice is in */
+	if (etl_stream_analyze_threshold < 0 || changed == 0 || rs->req->backfill)
 		return;
 	args.n = 0;
 	sql_arg_text(&args, rs->plan.target);
-	reltuples = sql_text("SELECT reltuples FROM pg_class WHERE oid = $1::regclass", &args);
-	if (rs->full_refresh || reltuples == NULL || strtod(reltuples, NULL) < 0 ||
-		changed > etl_stream_analyze_threshold * strtod(reltuples, NULL))
+	exec_sql("SELECT reltuples, oid FROM pg_class WHERE oid = $1::regclass", &args);
+	reltuples = result_text(1);
+	if (!(rs->full_refresh || reltuples == NULL || strtod(reltuples, NULL) < 0 ||
+		  changed > etl_stream_analyze_threshold * strtod(reltuples, NULL)))
+		return;
+	if (etl_stream_deferred_analyze && workers_available())
+	{
+		/* in a worker once this commits: the run does not wait for it */
+		analyze_at_commit((Oid) result_int8(2));
+		run->statistics = "deferred";
+	}
+	else
+	{
 		exec_sql(psprintf("ANALYZE %s", rs->plan.target), NULL);
+		run->statistics = "in_run";
+	}
 }
 
 /* Everything after the lock and the plan, in a subtransaction */
@@ -545,12 +598,16 @@ execute_step(RunState *rs)
 	if (!load_directly(rs))
 	{
 		run->load_path = "staging";
-		(void) call_with_reg(rs, "SELECT etl_stream._prepare_staging($1)", NULL);
+		(void) call_with_reg(rs, "SELECT etl_stream._prepare_staging($1, $2)",
+							 rs->plan.staging);
 		land_into(rs, rs->plan.staging, rs->plan.remote_sql);
 		check_landed(run, rs->plan.staging);
 		end_phase(run);
 		begin_phase(run, RUN_PHASE_MERGE);
 		merge_staging(rs);
+		/* a slice's own staging goes with its transaction */
+		if (rs->req->backfill)
+			exec_sql(psprintf("DROP TABLE %s", rs->plan.staging), NULL);
 	}
 	progress_merged(run->rows_inserted + run->rows_updated);
 	end_phase(run);
@@ -558,6 +615,36 @@ execute_step(RunState *rs)
 	begin_phase(run, RUN_PHASE_FINISH);
 	finish_run(rs);
 	end_phase(run);
+}
+
+/*
+ * A sync of a table whose backfill is queued or running is skipped, or,
+ * with wait, waits for the backfill to end (within lock_timeout, like a
+ * wait for another sync).  False when skipped; the reason is in the run.
+ */
+static bool
+wait_for_backfill(RunState *rs)
+{
+	TimestampTz start = GetCurrentTimestamp();
+
+	for (;;)
+	{
+		char	   *job = call_with_reg(rs, "SELECT etl_stream._backfill_running(($1).name)", NULL);
+
+		if (job == NULL)
+			return true;
+		if (!rs->req->wait || IsolationUsesXactSnapshot() ||
+			(LockTimeout > 0 &&
+			 TimestampDifferenceExceeds(start, GetCurrentTimestamp(), LockTimeout)))
+		{
+			rs->run->skip_reason = psprintf("a backfill of this table is running (job %s)", job);
+			return false;
+		}
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 200, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
+	}
 }
 
 /* ----------------------------------------------------------------
@@ -614,8 +701,13 @@ run_sync(const SyncRequest *req)
 	run.table_name = rs.reg.name;
 	run.strategy = rs.reg.strategy;
 
-	progress_begin(rs.reg.name, req->job_id, req->task_id);
-	if (!lock_registration(&rs))
+	progress_begin(rs.reg.name, req->job_id, req->task_id,
+				   req->backfill ? psprintf("[%s, %s)",
+											req->range_from ? req->range_from : "-inf",
+											req->range_to ? req->range_to : "+inf") : NULL);
+	if (!req->backfill && !wait_for_backfill(&rs))
+		run.status = RUN_SKIPPED;
+	else if (!lock_registration(&rs))
 	{
 		run.status = RUN_SKIPPED;
 		run.skip_reason = "another sync of this table is running";
@@ -640,7 +732,7 @@ run_sync(const SyncRequest *req)
 	}
 
 	run.finished_at = GetCurrentTimestamp();
-	result = record_run(&run, true);
+	(void) record_run(&run, &result);
 	progress_end();
 	if (run.status == RUN_FAILED)
 		warn_failed_run(&run);
@@ -670,71 +762,51 @@ etl_stream_sync(PG_FUNCTION_ARGS)
 	PG_RETURN_DATUM(run_sync(&req));
 }
 
-/* The first enabled table named after "after" (NULL: the first), or NULL */
-static char *
-next_enabled_table(const char *after, MemoryContext cxt)
+/*
+ * record_skipped_run
+ *		A run of the table that did not happen, recorded with the reason:
+ *		the dependants of a table that failed in a sync_all job, say.
+ */
+int64
+record_skipped_run(const SyncRequest *req, const char *reason)
 {
-	SqlArgs		args = {0};
-	char	   *name;
+	SyncRun		run;
+	Registration reg;
+	int64		run_id;
 
-	sql_arg_text(&args, after ? after : "");
-	name = sql_text("SELECT name FROM etl_stream.tables WHERE enabled AND name > $1"
-					" ORDER BY name LIMIT 1", &args);
-	return name ? MemoryContextStrdup(cxt, name) : NULL;
+	memset(&run, 0, sizeof(SyncRun));
+	for (int i = 0; i <= RUN_PHASE_FINISH; i++)
+		run.phase_s[i] = -1;
+	run.req = req;
+	run.started_at = run.finished_at = GetCurrentTimestamp();
+	run.status = RUN_SKIPPED;
+	run.skip_reason = reason;
+	run.table_name = (char *) req->name;
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	if (read_registration(req->name, NULL, &reg))
+		run.strategy = reg.strategy;
+	run_id = record_run(&run, NULL);
+	SPI_finish();
+	return run_id;
 }
 
 /*
- * CALL etl_stream.sync_all_proc(wait boolean DEFAULT false)
- *
- * Every enabled table, in name order, each run in a transaction of its own,
- * committed before the next begins: a cancel during one table leaves the
- * tables before it synced and committed, and no run holds another table's
- * lock.  Tables enabled or added meanwhile are taken too.
+ * etl_stream._record_skipped(name text, reason text, job bigint DEFAULT NULL,
+ *                            task bigint DEFAULT NULL) RETURNS bigint
  */
 Datum
-etl_stream_sync_all_proc(PG_FUNCTION_ARGS)
+etl_stream_record_skipped(PG_FUNCTION_ARGS)
 {
-	bool		nonatomic = fcinfo->context != NULL &&
-		IsA(fcinfo->context, CallContext) &&
-		!castNode(CallContext, fcinfo->context)->atomic;
-	bool		wait = !PG_ARGISNULL(0) && PG_GETARG_BOOL(0);
-	MemoryContext cxt;
-	char	   *name = NULL;
+	SyncRequest req = {0};
 
-	if (!nonatomic)
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
 		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_TRANSACTION_TERMINATION),
-				 errmsg("etl_stream.sync_all_proc() cannot run inside a transaction block"),
-				 errhint("CALL it on its own to commit each table's run, or use SELECT etl_stream.sync_all() to sync every table in one transaction.")));
-
-	/* what must outlive the commits: the name reached so far */
-	cxt = AllocSetContextCreate(PortalContext, "etl_stream sync_all_proc",
-								ALLOCSET_SMALL_SIZES);
-	if (SPI_connect_ext(SPI_OPT_NONATOMIC) != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	for (;;)
-	{
-		SyncRequest req = {0};
-		char	   *prev = name;
-
-		PushActiveSnapshot(GetTransactionSnapshot());
-		name = next_enabled_table(prev, cxt);
-		if (name != NULL)
-		{
-			req.name = name;
-			req.wait = wait;
-			req.attempt = 1;
-			(void) run_sync(&req);
-		}
-		PopActiveSnapshot();
-		if (prev != NULL)
-			pfree(prev);
-		if (name == NULL)
-			break;
-		SPI_commit();
-		CHECK_FOR_INTERRUPTS();
-	}
-	SPI_finish();
-	MemoryContextDelete(cxt);
-	PG_RETURN_VOID();
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("the table and the reason of a skipped run must not be null")));
+	req.name = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	req.attempt = 1;
+	req.job_id = PG_ARGISNULL(2) ? 0 : PG_GETARG_INT64(2);
+	req.task_id = PG_ARGISNULL(3) ? 0 : PG_GETARG_INT64(3);
+	PG_RETURN_INT64(record_skipped_run(&req, text_to_cstring(PG_GETARG_TEXT_PP(1))));
 }

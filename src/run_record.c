@@ -95,17 +95,19 @@ failed_value(const SyncRun *run)
 /*
  * record_run
  *		Insert the run into etl_stream.runs (SPI must be connected) and drop
- *		the table's runs older than etl_stream.history_days.  With want_row,
- *		returns the row as inserted, in the SPI caller's memory context.
+ *		the table's runs older than etl_stream.history_days.  Returns its
+ *		run_id; with row, the row as inserted too, in the SPI caller's memory
+ *		context.
  */
-Datum
-record_run(SyncRun *run, bool want_row)
+int64
+record_run(SyncRun *run, Datum *row)
 {
 	SqlArgs		a = {0};
 	const ErrorData *e = run->error;
 	const ValueError *ve = failed_value(run);
 	const char *failed_phase = NULL;
-	Datum		result = (Datum) 0;
+	int64		run_id;
+	bool		isnull;
 	if (run->status == RUN_FAILED)
 		failed_phase = run_phase_name(run->phase);
 
@@ -140,6 +142,7 @@ record_run(SyncRun *run, bool want_row)
 	sql_arg(&a, INT4OID, Int32GetDatum(run->req->attempt), false);
 	sql_arg(&a, INT8OID, Int64GetDatum(run->req->job_id), run->req->job_id == 0);
 	sql_arg(&a, INT8OID, Int64GetDatum(run->req->task_id), run->req->task_id == 0);
+	sql_arg_text(&a, run->statistics);
 	exec_sql("INSERT INTO etl_stream.runs"
 			 " (table_name, started_at, finished_at, status, strategy,"
 			 "  rows_pulled, rows_landed, rows_inserted, rows_updated,"
@@ -147,14 +150,17 @@ record_run(SyncRun *run, bool want_row)
 			 "  connect_s, pull_s, merge_s, finish_s, failed_phase, error,"
 			 "  load_path, sqlstate, message, detail, hint, error_column,"
 			 "  error_mysql_type, error_key, error_value, attempt, job_id,"
-			 "  task_id)"
+			 "  task_id, statistics)"
 			 " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12,"
 			 "  $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24,"
-			 "  $25, $26, $27, $28, $29, $30, $31)"
+			 "  $25, $26, $27, $28, $29, $30, $31, $32)"
 			 " RETURNING *", &a);
-	if (want_row)
-		result = PointerGetDatum(SPI_returntuple(SPI_tuptable->vals[0],
-												 SPI_tuptable->tupdesc));
+	run_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
+										 SPI_fnumber(SPI_tuptable->tupdesc, "run_id"),
+										 &isnull));
+	if (row != NULL)
+		*row = PointerGetDatum(SPI_returntuple(SPI_tuptable->vals[0],
+											   SPI_tuptable->tupdesc));
 
 	/* history is kept for etl_stream.history_days, not for ever */
 	if (etl_stream_history_days > 0)
@@ -167,7 +173,7 @@ record_run(SyncRun *run, bool want_row)
 				 " WHERE table_name = $1"
 				 "   AND finished_at < now() - make_interval(days => $2)", &old);
 	}
-	return result;
+	return run_id;
 }
 
 /*

@@ -48,6 +48,7 @@ CREATE TABLE etl_stream.tables (
     enabled         boolean NOT NULL DEFAULT true,
     high_watermark  text,               -- of the last successful run
     created_at      timestamptz NOT NULL DEFAULT now(),
+    depends_on      text[] NOT NULL DEFAULT '{}',  -- synced after these, by sync_all
     CHECK (watermark IS NOT NULL OR strategy <> 'merge'),
     CHECK ((watermark IS NULL) = (watermark_kind IS NULL)),
     CHECK (columns <> '{}' AND cardinality(columns) = cardinality(column_types)),
@@ -98,7 +99,8 @@ CREATE TABLE etl_stream.runs (
     error_value     text,               -- and the value, as shown in the message
     attempt         integer NOT NULL DEFAULT 1,
     job_id          bigint,
-    task_id         bigint
+    task_id         bigint,
+    statistics      text CHECK (statistics IN ('in_run', 'deferred'))  -- how the run ANALYZEd, if it did
 );
 CREATE INDEX runs_table_name_finished_at_idx ON etl_stream.runs (table_name, finished_at);
 CREATE INDEX runs_finished_at_idx ON etl_stream.runs (finished_at);

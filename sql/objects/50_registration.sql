@@ -16,6 +16,48 @@ END
 $$;
 
 --
+-- The tables a table depends on (sync_all syncs it after them): each must
+-- be registered, and none may lead back to the table itself.
+--
+CREATE OR REPLACE FUNCTION etl_stream._check_dependencies(name text, depends_on text[])
+RETURNS text[]
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    missing text[];
+    path text[];
+BEGIN
+    IF depends_on IS NULL OR depends_on = '{}' THEN
+        RETURN '{}';
+    END IF;
+    SELECT array_agg(d) INTO missing FROM unnest(depends_on) d
+     WHERE NOT EXISTS (SELECT FROM etl_stream.tables x WHERE x.name = d) AND d <> name;
+    IF missing IS NOT NULL THEN
+        RAISE EXCEPTION 'etl_stream table % does not exist', array_to_string(missing, ', ')
+            USING ERRCODE = 'undefined_object',
+                  HINT = 'A table can depend only on registered tables; register them first.';
+    END IF;
+    -- walk the dependencies from the new ones; reaching the table is a cycle
+    WITH RECURSIVE walk(at, path) AS (
+        SELECT d, ARRAY[name, d] FROM unnest(depends_on) d
+        UNION ALL
+        SELECT n, w.path || n
+          FROM walk w
+          JOIN etl_stream.tables x ON x.name = w.at
+          CROSS JOIN LATERAL unnest(x.depends_on) n
+         WHERE w.at <> name AND n <> ALL (w.path[2:])
+    )
+    SELECT w.path INTO path FROM walk w WHERE w.at = name LIMIT 1;
+    IF path IS NOT NULL THEN
+        RAISE EXCEPTION 'dependencies of etl_stream table "%" would form a cycle', name
+            USING ERRCODE = 'invalid_object_definition',
+                  DETAIL = format('%s', array_to_string(path, ' -> ')),
+                  HINT = 'Remove one of the dependencies on the way.';
+    END IF;
+    RETURN (SELECT array_agg(DISTINCT d ORDER BY d) FROM unnest(depends_on) d);
+END
+$$;
+
+--
 -- add_table: register a MySQL table.  Columns, their types and the key
 -- come from the source's own metadata unless given.
 --
@@ -31,7 +73,8 @@ CREATE OR REPLACE FUNCTION etl_stream.add_table(
     target_schema name DEFAULT 'public',
     target_table name DEFAULT NULL,
     source_schema text DEFAULT NULL,
-    enabled boolean DEFAULT true)
+    enabled boolean DEFAULT true,
+    depends_on text[] DEFAULT NULL)
 RETURNS etl_stream.tables
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -130,6 +173,7 @@ BEGIN
     t.lookback := etl_stream._normalize_lookback(t.watermark_kind, lookback::text,
                                                  pg_typeof(lookback)::text);
     t.created_at := now();
+    t.depends_on := etl_stream._check_dependencies(t.name, add_table.depends_on);
     INSERT INTO etl_stream.tables SELECT t.*;
     RETURN t;
 END
@@ -140,7 +184,8 @@ CREATE OR REPLACE FUNCTION etl_stream.alter_table(
     lookback anyelement DEFAULT NULL::integer,
     strategy text DEFAULT NULL,
     enabled boolean DEFAULT NULL,
-    high_watermark text DEFAULT NULL)
+    high_watermark text DEFAULT NULL,
+    depends_on text[] DEFAULT NULL)
 RETURNS etl_stream.tables
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -160,8 +205,11 @@ BEGIN
         PERFORM etl_stream._typed_literal(t, high_watermark);
         t.high_watermark := high_watermark;
     END IF;
+    IF depends_on IS NOT NULL THEN
+        t.depends_on := etl_stream._check_dependencies(t.name, depends_on);
+    END IF;
     UPDATE etl_stream.tables x SET strategy = t.strategy, lookback = t.lookback,
-           enabled = t.enabled, high_watermark = t.high_watermark
+           enabled = t.enabled, high_watermark = t.high_watermark, depends_on = t.depends_on
      WHERE x.name = t.name;
     RETURN t;
 END

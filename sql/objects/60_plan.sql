@@ -3,15 +3,25 @@
 -- optional upper bound) written in as literal constants on both sides.
 --
 
+--
+-- A range is on the watermark, or, for a backfill of a table without one,
+-- on its integer key (range_on).  into_table is the table merged into
+-- (full_refresh's fresh one), staging_table the batch's (a task's own);
+-- newer_wins keeps a target row whose watermark is newer than the batch's
+-- (a backfill slice must not undo what an incremental sync merged).
+--
 CREATE OR REPLACE FUNCTION etl_stream._plan(t etl_stream.tables, range_from text, range_to text,
-                                 into_table text DEFAULT NULL)
+                                 into_table text DEFAULT NULL, staging_table text DEFAULT NULL,
+                                 range_on text DEFAULT NULL, newer_wins boolean DEFAULT false)
 RETURNS etl_stream.plan
 LANGUAGE plpgsql STABLE
 SET datestyle = 'ISO, YMD' SET intervalstyle = 'postgres' AS $$
 DECLARE
     p etl_stream.plan;
     target text := coalesce(into_table, etl_stream._target_name(t));
-    staging text := etl_stream._staging_name(t);
+    staging text := coalesce(staging_table, etl_stream._staging_name(t));
+    -- the column of the range, as a registration whose watermark it is
+    r etl_stream.tables := t;
     remote_cols text;
     cols text;
     src_cols text;
@@ -21,8 +31,13 @@ DECLARE
     conds text[] := '{}';
     remote_conds text[] := '{}';
 BEGIN
-    p.cutoff := coalesce(etl_stream._canonical(t, range_from), etl_stream._cutoff(t));
-    p.upper_bound := etl_stream._canonical(t, range_to);
+    IF range_on IS NOT NULL AND range_on IS DISTINCT FROM t.watermark THEN
+        r.watermark := range_on;
+        r.watermark_kind := 'integer';
+    END IF;
+    p.cutoff := coalesce(etl_stream._canonical(r, range_from),
+                         CASE WHEN r.watermark IS NOT DISTINCT FROM t.watermark THEN etl_stream._cutoff(t) END);
+    p.upper_bound := etl_stream._canonical(r, range_to);
     p.target := target;
     p.staging := staging;
 
@@ -34,14 +49,14 @@ BEGIN
     SELECT array_agg(c) INTO nonkey FROM unnest(t.columns) c WHERE c <> ALL (t.key_columns);
 
     IF p.cutoff IS NOT NULL THEN
-        remote_conds := remote_conds || format('%s >= %s', etl_stream.mysql_ident(t.watermark),
-                                               etl_stream._mysql_value(t, p.cutoff));
-        conds := conds || format('%I >= %s', t.watermark, etl_stream._typed_literal(t, p.cutoff));
+        remote_conds := remote_conds || format('%s >= %s', etl_stream.mysql_ident(r.watermark),
+                                               etl_stream._mysql_value(r, p.cutoff));
+        conds := conds || format('%I >= %s', r.watermark, etl_stream._typed_literal(r, p.cutoff));
     END IF;
     IF p.upper_bound IS NOT NULL THEN
-        remote_conds := remote_conds || format('%s < %s', etl_stream.mysql_ident(t.watermark),
-                                               etl_stream._mysql_value(t, p.upper_bound));
-        conds := conds || format('%I < %s', t.watermark, etl_stream._typed_literal(t, p.upper_bound));
+        remote_conds := remote_conds || format('%s < %s', etl_stream.mysql_ident(r.watermark),
+                                               etl_stream._mysql_value(r, p.upper_bound));
+        conds := conds || format('%I < %s', r.watermark, etl_stream._typed_literal(r, p.upper_bound));
     END IF;
     p.remote_from := ' FROM ' || etl_stream._source_name(t);
     IF remote_conds <> '{}' THEN
@@ -66,11 +81,14 @@ BEGIN
             'SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted), (SELECT count(*) FROM batch) FROM written',
             src, target, cols, keys,
             CASE WHEN nonkey IS NULL THEN 'DO NOTHING'
-                 ELSE format('DO UPDATE SET (%s) = ROW(%s) WHERE (%s) IS DISTINCT FROM (%s)',
+                 ELSE format('DO UPDATE SET (%s) = ROW(%s) WHERE (%s) IS DISTINCT FROM (%s)%s',
                              (SELECT string_agg(format('%I', c), ', ') FROM unnest(nonkey) c),
                              (SELECT string_agg(format('EXCLUDED.%I', c), ', ') FROM unnest(nonkey) c),
                              (SELECT string_agg(format('t.%I', c), ', ') FROM unnest(nonkey) c),
-                             (SELECT string_agg(format('EXCLUDED.%I', c), ', ') FROM unnest(nonkey) c))
+                             (SELECT string_agg(format('EXCLUDED.%I', c), ', ') FROM unnest(nonkey) c),
+                             CASE WHEN newer_wins AND t.watermark IS NOT NULL
+                                  THEN format(' AND (t.%1$I IS NULL OR t.%1$I <= EXCLUDED.%1$I)', t.watermark)
+                                  ELSE '' END)
             END);
     ELSIF t.strategy = 'append' THEN
         p.merge_sql := format(

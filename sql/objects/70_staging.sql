@@ -16,11 +16,14 @@ LANGUAGE sql STABLE AS $$
     FROM pg_type y WHERE y.oid = a.atttypid
 $$;
 
-CREATE OR REPLACE FUNCTION etl_stream._prepare_staging(t etl_stream.tables) RETURNS void
+-- (staging_table: another table to make so, such as a task's own)
+CREATE OR REPLACE FUNCTION etl_stream._prepare_staging(t etl_stream.tables,
+                                                      staging_table text DEFAULT NULL)
+RETURNS void
 LANGUAGE plpgsql AS $$
 DECLARE
     target regclass := etl_stream._target_name(t)::regclass;
-    staging text := etl_stream._staging_name(t);
+    staging text := coalesce(staging_table, etl_stream._staging_name(t));
     wanted text;
     have text;
     missing text[];

@@ -16,22 +16,39 @@ LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION etl_stream.sync(text, boolean, text, text) IS
   'pull, merge and advance the watermark of one registered table; returns the run';
 
--- sync_all(): every enabled table in one transaction, the caller's.
-CREATE OR REPLACE FUNCTION etl_stream.sync_all(wait boolean DEFAULT false)
-RETURNS SETOF etl_stream.runs
-LANGUAGE plpgsql AS $$
-DECLARE
-    n text;
-BEGIN
-    FOR n IN SELECT name FROM etl_stream.tables WHERE enabled ORDER BY name LOOP
-        RETURN NEXT etl_stream.sync(n, wait);
-    END LOOP;
-END
+-- The order tables are synced in by sync_all: each after the tables it
+-- depends on (registration refuses cycles), then by name.  Positions from
+-- 1; depends_on gives the positions of the dependencies among names.
+CREATE OR REPLACE FUNCTION etl_stream._sync_order(names text[])
+RETURNS TABLE (name text, "position" integer, depends_on integer[])
+LANGUAGE sql STABLE AS $$
+    WITH RECURSIVE t AS (
+        SELECT x.name, ARRAY(SELECT d FROM unnest(x.depends_on) d WHERE d = ANY (names)) AS deps
+          FROM etl_stream.tables x WHERE x.name = ANY (names)),
+    depth(name, level) AS (
+        SELECT t.name, 0 FROM t
+        UNION ALL
+        SELECT t.name, depth.level + 1 FROM depth JOIN t ON depth.name = ANY (t.deps)),
+    ordered AS (
+        SELECT depth.name, row_number() OVER (ORDER BY max(depth.level), depth.name)::integer AS pos
+          FROM depth GROUP BY depth.name)
+    SELECT o.name, o.pos,
+           ARRAY(SELECT d.pos FROM ordered d WHERE d.name = ANY (t.deps) ORDER BY d.pos)
+      FROM ordered o JOIN t USING (name)
+     ORDER BY o.pos
 $$;
 
-COMMENT ON FUNCTION etl_stream.sync_all(boolean) IS
-  'sync every enabled table, one after the other, in the caller''s transaction; returns a run each';
+-- sync_all(): every enabled table in dependency order, one after the other
+-- in the caller's one transaction; with parallel > 1, in that many workers,
+-- each table in a transaction of its own (src/sync_all.c).
+CREATE OR REPLACE FUNCTION etl_stream.sync_all(wait boolean DEFAULT false,
+                                               parallel integer DEFAULT 1)
+RETURNS SETOF etl_stream.runs
+AS 'MODULE_PATHNAME', 'etl_stream_sync_all'
+LANGUAGE C VOLATILE;
 
+COMMENT ON FUNCTION etl_stream.sync_all(boolean, integer) IS
+  'sync every enabled table in dependency order: in the caller''s transaction, or in parallel workers; returns a run each';
 
 -- sync_all_proc(): every enabled table, each in a transaction of its own,
 -- committed before the next starts.  A procedure, so it can commit: CALL it

@@ -43,13 +43,18 @@ CREATE OR REPLACE FUNCTION etl_stream._progress(
     OUT started_at timestamptz, OUT phase_started_at timestamptz,
     OUT rows_estimate bigint, OUT eta interval,
     OUT rows_landed bigint, OUT rows_merged bigint, OUT running_for interval,
-    OUT job_id bigint, OUT task_id bigint)
+    OUT job_id bigint, OUT task_id bigint, OUT slice text)
 RETURNS SETOF record
 AS 'MODULE_PATHNAME', 'etl_stream_progress'
 LANGUAGE C VOLATILE;
 
+-- (job_eta: the job's time left, at the pace of its tasks done so far)
 CREATE OR REPLACE VIEW etl_stream.progress AS
-SELECT * FROM etl_stream._progress();
+SELECT p.*,
+       CASE WHEN j.tasks_done > 0 AND j.tasks_total > j.tasks_done
+            THEN (now() - j.started_at) / j.tasks_done * (j.tasks_total - j.tasks_done) END AS job_eta
+  FROM etl_stream._progress() p
+  LEFT JOIN etl_stream.jobs j ON j.job_id = p.job_id;
 
 -- like pg_stat_activity: anyone may look, and sees what their role may see
 GRANT SELECT ON etl_stream.progress TO PUBLIC;

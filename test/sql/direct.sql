@@ -33,8 +33,8 @@ RESET enable_seqscan;
 RESET enable_bitmapscan;
 SELECT count(*) FROM dl_idx WHERE qty = 0;
 SELECT * FROM dl_idx WHERE id IN (1, 2000) ORDER BY id;
--- and the target was analyzed
-SELECT last_analyze IS NOT NULL AS analyzed FROM pg_stat_user_tables WHERE relname = 'dl_idx';
+-- and the target was analyzed (by a worker, after the run committed)
+SELECT wait_analyzed('dl_idx') AS analyzed;
 -- the next run merges through staging
 SELECT my('UPDATE dl_src SET qty = 100, update_time = 5000 WHERE id <= 3');
 SELECT * FROM run('dl_idx');

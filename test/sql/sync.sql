@@ -57,8 +57,36 @@ $$;
 -- the first run pulls everything: no cutoff yet
 SELECT * FROM run('orders');
 SELECT orders_diff() AS differences;
--- a large change is followed by ANALYZE, in the run's transaction
-SELECT reltuples AS analyzed_rows FROM pg_class WHERE oid = 'orders'::regclass;
+-- a large change is followed by ANALYZE: in a worker, right after the run
+-- commits (etl_stream.deferred_analyze), so the run does not wait for it
+CREATE FUNCTION wait_analyzed(t regclass) RETURNS boolean LANGUAGE plpgsql AS $$
+BEGIN
+    FOR i IN 1..400 LOOP
+        IF (SELECT reltuples >= 0 FROM pg_class WHERE oid = t) THEN
+            RETURN true;
+        END IF;
+        PERFORM pg_sleep(0.05);
+    END LOOP;
+    RETURN false;
+END $$;
+SELECT statistics FROM etl_stream.runs WHERE table_name = 'orders' ORDER BY run_id DESC LIMIT 1;
+SELECT wait_analyzed('orders') AS analyzed, reltuples AS analyzed_rows FROM pg_class WHERE oid = 'orders'::regclass;
+-- or, with deferred_analyze off, before it commits
+SELECT my('DROP TABLE IF EXISTS orders_now');
+SELECT my('CREATE TABLE orders_now AS SELECT * FROM orders');
+SELECT my('ALTER TABLE orders_now ADD PRIMARY KEY (shop_id, order_id)');
+SELECT FROM etl_stream.add_table('orders_now', server => 'etl_test', source_table => 'orders_now',
+                                 watermark => 'update_time');
+SELECT etl_stream.create_target('orders_now');
+SET etl_stream.deferred_analyze = off;
+BEGIN;
+SELECT status FROM run('orders_now');
+SELECT statistics, reltuples AS analyzed_rows
+  FROM etl_stream.runs, pg_class WHERE table_name = 'orders_now' AND oid = 'orders_now'::regclass;
+COMMIT;
+RESET etl_stream.deferred_analyze;
+SELECT etl_stream.drop_table('orders_now', drop_target => true);
+SELECT my('DROP TABLE orders_now');
 
 -- no change at the source: the look-back re-reads the last 10 seconds,
 -- and nothing is written

@@ -11,6 +11,7 @@ DB=t_sync_kill
 SRC=kill_src
 N=1000000
 cleanup() {
+	local -
 	set +e
 	[ -n "${SYNC_PID:-}" ] && kill "$SYNC_PID" 2>/dev/null
 	pg_psql -qc "DROP DATABASE IF EXISTS $DB WITH (FORCE)" >/dev/null 2>&1

@@ -16,6 +16,7 @@ N=200000
 W="$ETL_WORK/fr"
 PIDS=()
 cleanup() {
+	local -
 	set +e
 	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
 	pg_psql -qc "DROP DATABASE IF EXISTS $DB WITH (FORCE)" >/dev/null 2>&1

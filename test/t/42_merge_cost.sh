@@ -12,6 +12,7 @@ DB=t_merge_cost
 BASE=1600000000
 ROUNDS=3
 cleanup() {
+	local -
 	set +e
 	pg_psql -qc "DROP DATABASE IF EXISTS $DB WITH (FORCE)" >/dev/null 2>&1
 	mysql_root etl_test -e "DROP TABLE IF EXISTS mc_100k, mc_1m" >/dev/null 2>&1

@@ -11,6 +11,7 @@ SRC=prog_src
 N=600000
 ROLES="t_prog_plain t_prog_stats t_prog_member"
 cleanup() {
+	local -
 	set +e
 	[ -n "${BG_PID:-}" ] && kill "$BG_PID" 2>/dev/null
 	pg_psql -qc "DROP DATABASE IF EXISTS $DB WITH (FORCE)" >/dev/null 2>&1

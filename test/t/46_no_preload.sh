@@ -8,6 +8,7 @@ set -euo pipefail
 DIR="$ETL_WORK/nopreload_pg"
 PORT=$((PGPORT + 7))
 cleanup() {
+	local -
 	set +e
 	stop_postgres "$DIR"
 	mysql_root etl_test -e "DROP TABLE IF EXISTS np_src" >/dev/null 2>&1

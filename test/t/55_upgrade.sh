@@ -10,6 +10,7 @@ OLD=t_upgrade_old
 NEW=t_upgrade_new
 CURRENT=$(sed -n "s/^default_version = '\(.*\)'/\1/p" "$ETL_ROOT/etl_stream.control")
 cleanup() {
+	local -
 	set +e
 	pg_psql -qc "DROP DATABASE IF EXISTS $OLD" -c "DROP DATABASE IF EXISTS $NEW" >/dev/null 2>&1
 	mysql_etl etl_test -e "DROP TABLE IF EXISTS up_orders" >/dev/null 2>&1

@@ -1,0 +1,22 @@
+--
+-- 0.2.0 -> 0.3.0, before the new catalog and the functions and views:
+-- background workers (jobs and tasks, sql/objects/11_catalog_jobs.sql),
+-- dependencies between tables, deferred statistics.
+--
+
+ALTER TABLE etl_stream.tables
+    ADD COLUMN depends_on text[] NOT NULL DEFAULT '{}';
+
+ALTER TABLE etl_stream.runs
+    ADD COLUMN statistics text CHECK (statistics IN ('in_run', 'deferred'));
+
+-- functions whose arguments change: CREATE OR REPLACE cannot do that
+DROP FUNCTION etl_stream.add_table(text, name, text, text, anyelement, text, text[], text[],
+                                   name, name, text, boolean);
+DROP FUNCTION etl_stream.alter_table(text, anyelement, text, boolean, text);
+DROP FUNCTION etl_stream.sync_all(boolean);
+DROP FUNCTION etl_stream._plan(etl_stream.tables, text, text, text);
+DROP FUNCTION etl_stream._prepare_staging(etl_stream.tables);
+-- the progress view gains columns before its last ones
+DROP VIEW etl_stream.progress;
+DROP FUNCTION etl_stream._progress();
