@@ -18,19 +18,25 @@ RETURN CASE WHEN value ~ '[\\''"]' OR value ~ '[^ -~]'
 -- The MySQL table as it is named in queries
 CREATE OR REPLACE FUNCTION etl_stream._source_name(t etl_stream.tables) RETURNS text
 LANGUAGE sql STABLE
-RETURN CASE WHEN t.source_schema IS NULL THEN ''
-            ELSE etl_stream.mysql_ident(t.source_schema) || '.' END
-       || etl_stream.mysql_ident(t.source_table);
+AS $$
+    SELECT CASE WHEN t.source_schema IS NULL THEN ''
+                ELSE etl_stream.mysql_ident(t.source_schema) || '.' END
+           || etl_stream.mysql_ident(t.source_table)
+$$;
 
 -- The target, qualified and quoted for PostgreSQL
 CREATE OR REPLACE FUNCTION etl_stream._target_name(t etl_stream.tables) RETURNS text
 LANGUAGE sql STABLE
-RETURN format('%I.%I', t.target_schema, t.target_table);
+AS $$
+    SELECT format('%I.%I', t.target_schema, t.target_table)
+$$;
 
 -- The table's staging table (registration names fit in an identifier)
 CREATE OR REPLACE FUNCTION etl_stream._staging_name(t etl_stream.tables) RETURNS text
 LANGUAGE sql STABLE
-RETURN format('etl_stream_staging.%I', t.name);
+AS $$
+    SELECT format('etl_stream_staging.%I', t.name)
+$$;
 
 CREATE OR REPLACE FUNCTION etl_stream._get(table_name text) RETURNS etl_stream.tables
 LANGUAGE plpgsql STABLE AS $$

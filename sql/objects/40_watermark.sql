@@ -24,38 +24,48 @@ $$;
 -- The canonical text of a watermark value
 CREATE OR REPLACE FUNCTION etl_stream._canonical(t etl_stream.tables, value text) RETURNS text
 LANGUAGE sql STABLE
-RETURN etl_stream._wm_apply((SELECT k.canonical FROM etl_stream._watermark_kinds() k
-                              WHERE k.kind = t.watermark_kind), value);
+AS $$
+    SELECT etl_stream._wm_apply((SELECT k.canonical FROM etl_stream._watermark_kinds() k
+                                  WHERE k.kind = t.watermark_kind), value)
+$$;
 
 -- A value of the watermark's type as a PostgreSQL constant (prunable)
 CREATE OR REPLACE FUNCTION etl_stream._typed_literal(t etl_stream.tables, value text) RETURNS text
 LANGUAGE sql STABLE
-RETURN etl_stream._wm_apply((SELECT k.pg_literal FROM etl_stream._watermark_kinds() k
-                              WHERE k.kind = t.watermark_kind), value);
+AS $$
+    SELECT etl_stream._wm_apply((SELECT k.pg_literal FROM etl_stream._watermark_kinds() k
+                                  WHERE k.kind = t.watermark_kind), value)
+$$;
 
 -- The same value as a MySQL constant (TIMESTAMP values are read in UTC)
 CREATE OR REPLACE FUNCTION etl_stream._mysql_value(t etl_stream.tables, value text) RETURNS text
 LANGUAGE sql STABLE
-RETURN etl_stream._wm_apply((SELECT k.mysql_literal FROM etl_stream._watermark_kinds() k
-                              WHERE k.kind = t.watermark_kind), value);
+AS $$
+    SELECT etl_stream._wm_apply((SELECT k.mysql_literal FROM etl_stream._watermark_kinds() k
+                                  WHERE k.kind = t.watermark_kind), value)
+$$;
 
 -- The cutoff of the next run: last high watermark minus the look-back,
 -- computed now, as canonical text.  NULL: pull everything.
 CREATE OR REPLACE FUNCTION etl_stream._cutoff(t etl_stream.tables) RETURNS text
 LANGUAGE sql STABLE
-RETURN CASE WHEN t.strategy <> 'full_refresh' THEN
-    etl_stream._canonical(t, etl_stream._wm_apply(
-        (SELECT format('$1::%s - $2::%s', k.sql_type, k.lookback_type)
-           FROM etl_stream._watermark_kinds() k WHERE k.kind = t.watermark_kind),
-        t.high_watermark, t.lookback)) END;
+AS $$
+    SELECT CASE WHEN t.strategy <> 'full_refresh' THEN
+        etl_stream._canonical(t, etl_stream._wm_apply(
+            (SELECT format('$1::%s - $2::%s', k.sql_type, k.lookback_type)
+               FROM etl_stream._watermark_kinds() k WHERE k.kind = t.watermark_kind),
+            t.high_watermark, t.lookback)) END
+$$;
 
 -- The later of two watermark values (either may be NULL)
 CREATE OR REPLACE FUNCTION etl_stream._later(t etl_stream.tables, a text, b text) RETURNS text
 LANGUAGE sql STABLE
-RETURN etl_stream._canonical(t, CASE WHEN a IS NULL OR b IS NULL THEN coalesce(a, b) ELSE
-    etl_stream._wm_apply((SELECT format('greatest($1::%1$s, $2::%1$s)', k.sql_type)
-                            FROM etl_stream._watermark_kinds() k WHERE k.kind = t.watermark_kind),
-                         a, b) END);
+AS $$
+    SELECT etl_stream._canonical(t, CASE WHEN a IS NULL OR b IS NULL THEN coalesce(a, b) ELSE
+        etl_stream._wm_apply((SELECT format('greatest($1::%1$s, $2::%1$s)', k.sql_type)
+                                FROM etl_stream._watermark_kinds() k WHERE k.kind = t.watermark_kind),
+                             a, b) END)
+$$;
 
 -- How far behind now a watermark value is, where that means something
 CREATE OR REPLACE FUNCTION etl_stream._watermark_lag(kind text, value text) RETURNS interval

@@ -30,7 +30,8 @@ BEGIN
         RETURN '{}';
     END IF;
     SELECT array_agg(d) INTO missing FROM unnest(depends_on) d
-     WHERE NOT EXISTS (SELECT FROM etl_stream.tables x WHERE x.name = d) AND d <> name;
+     WHERE NOT EXISTS (SELECT FROM etl_stream.tables x WHERE x.name = d)
+       AND d <> _check_dependencies.name;
     IF missing IS NOT NULL THEN
         RAISE EXCEPTION 'etl_stream table % does not exist', array_to_string(missing, ', ')
             USING ERRCODE = 'undefined_object',
@@ -38,15 +39,15 @@ BEGIN
     END IF;
     -- walk the dependencies from the new ones; reaching the table is a cycle
     WITH RECURSIVE walk(at, path) AS (
-        SELECT d, ARRAY[name, d] FROM unnest(depends_on) d
+        SELECT d, ARRAY[_check_dependencies.name, d] FROM unnest(depends_on) d
         UNION ALL
         SELECT n, w.path || n
           FROM walk w
           JOIN etl_stream.tables x ON x.name = w.at
           CROSS JOIN LATERAL unnest(x.depends_on) n
-         WHERE w.at <> name AND n <> ALL (w.path[2:])
+         WHERE w.at <> _check_dependencies.name AND n <> ALL (w.path[2:])
     )
-    SELECT w.path INTO path FROM walk w WHERE w.at = name LIMIT 1;
+    SELECT w.path INTO path FROM walk w WHERE w.at = _check_dependencies.name LIMIT 1;
     IF path IS NOT NULL THEN
         RAISE EXCEPTION 'dependencies of etl_stream table "%" would form a cycle', name
             USING ERRCODE = 'invalid_object_definition',
@@ -217,11 +218,11 @@ $$;
 
 CREATE OR REPLACE FUNCTION etl_stream.disable_table(name text) RETURNS etl_stream.tables
 LANGUAGE sql
-RETURN etl_stream.alter_table(name, enabled => false);
+AS $$ SELECT etl_stream.alter_table(name, enabled => false) $$;
 
 CREATE OR REPLACE FUNCTION etl_stream.enable_table(name text) RETURNS etl_stream.tables
 LANGUAGE sql
-RETURN etl_stream.alter_table(name, enabled => true);
+AS $$ SELECT etl_stream.alter_table(name, enabled => true) $$;
 
 CREATE OR REPLACE FUNCTION etl_stream.drop_table(name text, drop_target boolean DEFAULT false)
 RETURNS void

@@ -213,6 +213,12 @@ BEGIN
             USING ERRCODE = 'feature_not_supported',
                   DETAIL = 'Its snapshot would never see the workers'' progress.';
     END IF;
+    IF (SELECT x.xmin FROM etl_stream.jobs x WHERE x.job_id = job) = pg_current_xact_id_if_assigned()::xid THEN
+        RAISE EXCEPTION 'etl_stream job % was made or resumed in this transaction', job
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  DETAIL = 'Its workers start when this transaction commits.',
+                  HINT = 'Commit first, then wait for the job.';
+    END IF;
     LOOP
         SELECT * INTO j FROM etl_stream.jobs x WHERE x.job_id = job;
         IF NOT FOUND THEN

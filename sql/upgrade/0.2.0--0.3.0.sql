@@ -4,6 +4,17 @@
 -- dependencies between tables, deferred statistics.
 --
 
+-- 0.2.0's functions of a registration had SQL-standard bodies, which keep
+-- the table's row type from changing; they come back with string bodies
+DROP FUNCTION etl_stream._cutoff(etl_stream.tables);
+DROP FUNCTION etl_stream._later(etl_stream.tables, text, text);
+DROP FUNCTION etl_stream._canonical(etl_stream.tables, text);
+DROP FUNCTION etl_stream._typed_literal(etl_stream.tables, text);
+DROP FUNCTION etl_stream._mysql_value(etl_stream.tables, text);
+DROP FUNCTION etl_stream._source_name(etl_stream.tables);
+DROP FUNCTION etl_stream._target_name(etl_stream.tables);
+DROP FUNCTION etl_stream._staging_name(etl_stream.tables);
+
 ALTER TABLE etl_stream.tables
     ADD COLUMN depends_on text[] NOT NULL DEFAULT '{}';
 
@@ -13,6 +24,8 @@ ALTER TABLE etl_stream.runs
 -- functions whose arguments change: CREATE OR REPLACE cannot do that
 DROP FUNCTION etl_stream.add_table(text, name, text, text, anyelement, text, text[], text[],
                                    name, name, text, boolean);
+DROP FUNCTION etl_stream.disable_table(text);    -- SQL-standard bodies calling alter_table
+DROP FUNCTION etl_stream.enable_table(text);
 DROP FUNCTION etl_stream.alter_table(text, anyelement, text, boolean, text);
 DROP FUNCTION etl_stream.sync_all(boolean);
 DROP FUNCTION etl_stream._plan(etl_stream.tables, text, text, text);

@@ -62,6 +62,16 @@ SELECT * FROM dblink_get_result('other', false) AS t(x int);
 SELECT * FROM dblink_get_result('other') AS t(x int);  -- the end of that result
 SELECT clock_timestamp() - at < interval '1 second' AS returned_within_a_second
   FROM cancel_time;
+-- (the other session tells its client before its abort kills the remote
+-- statement: allow it a moment)
+DO $$
+BEGIN
+	FOR i IN 1..40 LOOP
+		EXIT WHEN remote_sleepers() = 0;
+		PERFORM pg_sleep(0.05);
+	END LOOP;
+END
+$$;
 SELECT remote_sleepers() AS still_sleeping;
 -- the cancelled session can use the source again
 SELECT * FROM dblink('other',

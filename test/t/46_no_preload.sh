@@ -11,6 +11,7 @@ cleanup() {
 	local -
 	set +e
 	stop_postgres "$DIR"
+	rm -rf "$DIR"
 	mysql_root etl_test -e "DROP TABLE IF EXISTS np_src" >/dev/null 2>&1
 }
 trap cleanup EXIT
@@ -26,8 +27,8 @@ mysql_root etl_test -e "DROP TABLE IF EXISTS np_src;
 
 create_test_db t_np
 db() { pg_psql -d t_np "$@"; }
-tap_is "$(db -Atc "SELECT extversion FROM pg_extension WHERE extname = 'etl_stream'")" 0.2.0 \
-	"CREATE EXTENSION etl_stream works"
+tap_is "$(db -Atc "SELECT extversion FROM pg_extension WHERE extname = 'etl_stream'")" \
+	"$(sed -n "s/^default_version = '\(.*\)'/\1/p" "$ETL_ROOT/etl_stream.control")" "CREATE EXTENSION etl_stream works"
 tap_is "$(db -Atc "SELECT version ~ 'MariaDB' FROM etl_stream.ping('src')")" t "ping works"
 tap_is "$(db -Atc "SELECT count(*) FROM etl_stream.query('src', 'SELECT id FROM np_src') AS t(id int)")" 1000 \
 	"query works"
@@ -44,6 +45,10 @@ tap_ok "CALL sync_all_proc() works" db -qc "CALL etl_stream.sync_all_proc()"
 tap_is "$(db -Atc "SELECT rows_landed FROM etl_stream.land('src', 'SELECT * FROM np_src', 'np_landed')")" 1000 \
 	"land() works"
 tap_is "$(db -Atc "SELECT last_status FROM etl_stream.status WHERE name = 'np'")" success "the status view works"
+tap_is "$(db -Atc "SELECT statistics FROM etl_stream.runs WHERE table_name = 'np' ORDER BY run_id LIMIT 1")" in_run \
+	"without workers, a sync ANALYZEs before it commits"
+err=$(db -Atc "SELECT etl_stream.backfill('np')" 2>&1) || true
+tap_ok "a backfill says what it needs" grep -q "background workers need etl_stream to be loaded at server start" <<<"$err"
 
 err=$(db -Atc "SELECT * FROM etl_stream.progress" 2>&1) && rc=0 || rc=$?
 echo "$err" | sed 's/^/# /'

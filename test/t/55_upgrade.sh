@@ -44,7 +44,7 @@ tap_is "$(old -Atc "SELECT extversion FROM pg_extension WHERE extname = 'etl_str
 	"0.1.0 installs, and its own sync works with the current library"
 state() {
 	pg_psql -d "$1" -Atc "
-	  SELECT 'table ' || (to_jsonb(t) - 'created_at')::text FROM etl_stream.tables t
+	  SELECT 'table ' || (to_jsonb(t) - 'created_at' - 'depends_on')::text FROM etl_stream.tables t
 	  UNION ALL
 	  SELECT 'run ' || jsonb_build_object('id', run_id, 'table', table_name, 'status', status,
 	             'pulled', rows_pulled, 'inserted', rows_inserted, 'cutoff', cutoff,
@@ -56,9 +56,12 @@ before=$(state $OLD)
 echo "$before" | sed 's/^/# before: /'
 tap_is "$(grep -c '^table ' <<<"$before")/$(grep -c '^run ' <<<"$before")" 2/2 "before the update: 2 registrations and 2 runs"
 
+# every release on the way, then the current one
+old -qc "ALTER EXTENSION etl_stream UPDATE TO '0.2.0'"
+tap_is "$(state $OLD)" "$before" "at 0.2.0 the registrations, watermarks and runs are kept"
 old -qc "ALTER EXTENSION etl_stream UPDATE"
 tap_is "$(old -Atc "SELECT extversion FROM pg_extension WHERE extname = 'etl_stream'")" "$CURRENT" \
-	"ALTER EXTENSION etl_stream UPDATE goes to $CURRENT"
+	"ALTER EXTENSION etl_stream UPDATE goes on to $CURRENT"
 pg_psql -d $NEW -qc "CREATE EXTENSION etl_stream"
 
 # --- the same objects -------------------------------------------------------
@@ -85,7 +88,13 @@ ASPECT[views]="SELECT c.relname || ' ' || md5(pg_get_viewdef(c.oid)) || ' ' || c
   FROM pg_class c WHERE c.relnamespace = 'etl_stream'::regnamespace AND c.relkind = 'v' ORDER BY 1"
 ASPECT[configuration tables]="SELECT x::regclass || ' ' || coalesce(c, '') FROM pg_extension e,
   unnest(e.extconfig, e.extcondition) u(x, c) WHERE e.extname = 'etl_stream' ORDER BY 1"
-for aspect in members "function definitions" "function privileges" columns constraints indexes views "configuration tables"; do
+ASPECT[policies]="SELECT tablename || ' ' || policyname || ' ' || cmd || ' ' || coalesce(qual, '') || ' ' || coalesce(with_check, '')
+  FROM pg_policies WHERE schemaname = 'etl_stream' ORDER BY 1"
+ASPECT[table privileges and row security]="SELECT c.relname || ' ' || coalesce(c.relacl::text, '') || ' ' || c.relrowsecurity
+  FROM pg_class c WHERE c.relnamespace = 'etl_stream'::regnamespace AND c.relkind IN ('r', 'S') ORDER BY 1"
+ASPECT[schemas]="SELECT nspname || ' ' || coalesce(nspacl::text, '') FROM pg_namespace WHERE nspname LIKE 'etl_stream%' ORDER BY 1"
+for aspect in members "function definitions" "function privileges" columns constraints indexes views \
+	"configuration tables" policies "table privileges and row security" schemas; do
 	a=$(pg_psql -d $OLD -Atc "${ASPECT[$aspect]}") || a=""
 	b=$(pg_psql -d $NEW -Atc "${ASPECT[$aspect]}") || b=""
 	if [ -z "$a" ] || [ -z "$b" ]; then
@@ -104,4 +113,6 @@ mysql_etl etl_test -e "INSERT INTO up_orders VALUES (201, 'new', 1201); UPDATE u
 tap_is "$(old -Atc "SELECT status, cutoff, rows_inserted, rows_updated, new_watermark, attempt FROM etl_stream.sync('up_orders')")" \
 	"success|1195|1|1|1202|1" "the upgraded database syncs on from the kept watermark (cutoff 1200 - 5)"
 tap_is "$(old -Atc "SELECT count(*) FROM etl_stream.runs")" 3 "its history goes on from the old runs"
+job=$(old -Atc "SELECT etl_stream.backfill('up_slices', slice => '50', workers => 2)")
+tap_is "$(old -Atc "SELECT state FROM etl_stream.job_wait($job)")" done "a backfill runs in the upgraded database"
 tap_is "$(old -Atc "SELECT count(*) FROM up_orders")" 201 "the target has every row"
