@@ -240,9 +240,15 @@ $$;
 
 --
 -- create_target: the target table from the source's definition: natural
--- types, the key as primary key, an index on the watermark.
+-- types, the key as primary key, an index on the watermark.  Rows are kept
+-- whole in their page while they fit (toast_tuple_target = 8160): a row
+-- over PostgreSQL's 2 kB threshold is otherwise compressed column by column
+-- on every write, which costs a wide table's load twice its time and, for
+-- rows that do not compress much, saves no space (docs/benchmark.md);
+-- compress => true keeps PostgreSQL's default.
 --
-CREATE OR REPLACE FUNCTION etl_stream.create_target(name text) RETURNS regclass
+CREATE OR REPLACE FUNCTION etl_stream.create_target(name text, compress boolean DEFAULT false)
+RETURNS regclass
 LANGUAGE plpgsql AS $$
 DECLARE
     t etl_stream.tables := etl_stream._get(name);
@@ -255,7 +261,8 @@ BEGIN
         cols := cols || format(', PRIMARY KEY (%s)',
                                (SELECT string_agg(format('%I', k), ', ') FROM unnest(t.key_columns) k));
     END IF;
-    EXECUTE format('CREATE TABLE %s (%s)', target, cols);
+    EXECUTE format('CREATE TABLE %s (%s)%s', target, cols,
+                   CASE WHEN compress THEN '' ELSE ' WITH (toast_tuple_target = 8160)' END);
     IF t.watermark IS NOT NULL AND t.watermark <> ALL (t.key_columns[1:1]) THEN
         EXECUTE format('CREATE INDEX ON %s (%I)', target, t.watermark);
     END IF;

@@ -64,12 +64,17 @@ BEGIN
     END IF;
     p.remote_sql := 'SELECT ' || remote_cols || p.remote_from;
 
-    -- the batch: one row per key, the newest by watermark (ties: the last pulled)
+    -- the batch: one row per key, the newest by watermark (ties: the last
+    -- pulled, staging being written in the order rows came).  The newest
+    -- are found by sorting only the key, the watermark and the row's place,
+    -- then fetched by place: sorting whole wide rows would spill to disk.
     IF cardinality(t.key_columns) > 0 THEN
-        src := format('SELECT DISTINCT ON (%s) %s FROM %s s ORDER BY %s%s, s.ctid DESC',
-                      keys, src_cols, staging, keys,
+        src := format('SELECT %s FROM %s s WHERE s.ctid = ANY (ARRAY('
+                      'SELECT DISTINCT ON (%s) n.ctid FROM %s n ORDER BY %s%s, n.ctid DESC))',
+                      src_cols, staging, keys, staging,
+                      (SELECT string_agg(format('n.%I', k), ', ') FROM unnest(t.key_columns) k),
                       CASE WHEN t.watermark IS NOT NULL
-                           THEN format(', s.%I DESC NULLS LAST', t.watermark) ELSE '' END);
+                           THEN format(', n.%I DESC NULLS LAST', t.watermark) ELSE '' END);
     ELSE
         src := format('SELECT %s FROM %s s', src_cols, staging);
     END IF;

@@ -28,6 +28,7 @@ DROP FUNCTION etl_stream.disable_table(text);    -- SQL-standard bodies calling 
 DROP FUNCTION etl_stream.enable_table(text);
 DROP FUNCTION etl_stream.alter_table(text, anyelement, text, boolean, text);
 DROP FUNCTION etl_stream.sync_all(boolean);
+DROP FUNCTION etl_stream.create_target(text);
 DROP FUNCTION etl_stream._plan(etl_stream.tables, text, text, text);
 DROP FUNCTION etl_stream._prepare_staging(etl_stream.tables);
 -- the progress view gains columns before its last ones

@@ -38,6 +38,8 @@ SELECT name, server, key_columns, columns, column_types, watermark, watermark_ki
                             watermark => 'update_time', lookback => 10);
 SELECT etl_stream.create_target('orders');
 \d orders
+-- its rows are kept whole in their page, never compressed column by column
+SELECT reloptions FROM pg_class WHERE oid = 'orders'::regclass;
 
 -- the target against MySQL, row by row: 0 means equal
 CREATE FUNCTION orders_diff() RETURNS bigint LANGUAGE sql AS $$
@@ -250,7 +252,9 @@ SELECT sales_digest() = :'after_first' AS same_after_second,
 SELECT strategy, key_columns FROM etl_stream.add_table('events', server => 'etl_test',
     source_table => 'order_events', columns => ARRAY['event_id', 'order_id', 'status', 'changed_at'],
     watermark => 'changed_at', strategy => 'append');
-SELECT etl_stream.create_target('events');
+-- (compress => true keeps PostgreSQL's default storage)
+SELECT etl_stream.create_target('events', compress => true);
+SELECT reloptions FROM pg_class WHERE oid = 'events'::regclass;
 SELECT * FROM run('events');
 -- the boundary rows come again and are skipped by key
 SELECT * FROM run('events');

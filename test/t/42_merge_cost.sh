@@ -94,8 +94,10 @@ db -qc "VACUUM (ANALYZE) mc_100k" -c "VACUUM (ANALYZE) mc_1m" -c CHECKPOINT
 # The merge reaches the target through its primary key, whatever its size.
 plan=$(db -Atc "SELECT * FROM etl_stream.explain('mc_1m')")
 echo "$plan" | sed 's/^/# /' | grep -vE '^# (on MySQL|merge):' || true
-# (the one Seq Scan is of the staging table, etl_stream_staging.mc_1m AS s)
-tap_is "$(grep 'Seq Scan' <<<"$plan" | grep -vc 'Seq Scan on mc_1m s ' || true)" 0 \
+# (the Seq Scans are of the staging table, etl_stream_staging.mc_1m: as n,
+# sorted narrow to find each key's newest row, and as s, where those rows
+# are read, by TID once it has statistics)
+tap_is "$(grep 'Seq Scan' <<<"$plan" | grep -vcE 'Seq Scan on mc_1m (n|s) ' || true)" 0 \
 	"the merge's plan does not scan the 1M-row target (only staging)"
 tap_ok "it finds the conflicting rows through the target's primary key" grep -q "Conflict Arbiter Indexes: mc_1m_pkey" <<<"$plan"
 
