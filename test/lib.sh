@@ -328,6 +328,20 @@ create_test_db() {
 	SQL
 }
 
+# etl_workers_left [SECONDS]: wait up to SECONDS (default 60) for every
+# etl_stream worker of the cluster to exit, then print how many are left.
+# A job is done before its last worker has ANALYZEd the target and exited,
+# and a sync's deferred ANALYZE runs in a worker of its own.
+etl_workers_left() {
+	local i n tries=$((${1:-60} * 10))
+	for ((i = 0; i < tries; i++)); do
+		n=$(pg_psql -Atc "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'etl_stream worker'")
+		[ "$n" = 0 ] && break
+		sleep 0.1
+	done
+	echo "$n"
+}
+
 # TAP-like helpers for scripted tests (test/t/README.md).
 tap_ok() {
 	# tap_ok DESCRIPTION COMMAND...: ok when the command succeeds.

@@ -114,7 +114,8 @@ tap_ok "each worker's slice showed with rows rising ($(db -Atc "SELECT count(*) 
 	test "$(db -Atc "SELECT count(*) FROM (SELECT task_id FROM samples WHERE job_id = $job GROUP BY task_id HAVING count(DISTINCT rows_pulled) > 1) s")" -ge 12
 tap_ok "the view showed the slice and the job's ETA" \
 	test "$(db -Atc "SELECT count(*) FROM samples WHERE job_id = $job AND slice LIKE '[2024-01-%' AND job_eta IS NOT NULL")" -gt 0
-tap_is "$(db -Atc "SELECT count(*) FROM etl_stream.progress")/$(db -Atc "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'etl_stream worker'")/$(db -Atc "SELECT count(*) FROM pg_tables WHERE schemaname = 'etl_stream_tasks'")" \
+left=$(etl_workers_left)
+tap_is "$(db -Atc "SELECT count(*) FROM etl_stream.progress")/$left/$(db -Atc "SELECT count(*) FROM pg_tables WHERE schemaname = 'etl_stream_tasks'")" \
 	"0/0/0" "after the job: no progress slot, no worker, no slice staging table left"
 tap_is "$(db -Atc "SELECT count(*) || ' ' || count(DISTINCT task_id) FROM etl_stream.runs WHERE job_id = $job AND status = 'success'")" \
 	"24 24" "each slice's run is in etl_stream.runs, tied to the job and its task"
@@ -194,7 +195,7 @@ tap_is "$(db -Atc "SELECT etl_stream.job_cancel($job)")" t "job_cancel stops a r
 tap_is "$(wait_job "$job")" cancelled "the job ends cancelled"
 tap_is "$(db -Atc "SELECT count(*) FROM etl_stream.tasks WHERE job_id = $job AND state NOT IN ('done', 'cancelled')")" 0 \
 	"each task is done or cancelled"
-tap_is "$(db -Atc "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'etl_stream worker'")/$(db -Atc "SELECT count(*) FROM pg_tables WHERE schemaname = 'etl_stream_tasks'")" \
+tap_is "$(etl_workers_left)/$(db -Atc "SELECT count(*) FROM pg_tables WHERE schemaname = 'etl_stream_tasks'")" \
 	"0/0" "no worker and no slice staging left"
 tap_is "$(db -Atc "SELECT count(*) FROM bf_cancel")" "$(db -Atc "SELECT sum(rows_merged) FROM etl_stream.tasks WHERE job_id = $job AND state = 'done'")" \
 	"the target holds exactly the rows of the slices done"

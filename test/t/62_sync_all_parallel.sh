@@ -71,7 +71,7 @@ tap_is "$(db -Atc "SELECT kind || ' ' || state || ' ' || workers || ' ' || tasks
 	"sync_all done 3 5 5" "it ran as a sync_all job of 5 tasks in 3 workers"
 tap_is "$(db -Atc "SELECT count(DISTINCT t.worker_pid) > 1 FROM etl_stream.tasks t WHERE job_id = $job")" t \
 	"more than one worker ran its tasks"
-tap_is "$(db -Atc "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'etl_stream worker'")" 0 "no worker is left"
+tap_is "$(etl_workers_left)" 0 "no worker is left"
 
 # --- A fails: its dependants are skipped with the reason -----------------
 mysql_root etl_test -e "RENAME TABLE sa_a TO sa_a_gone"
