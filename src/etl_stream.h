@@ -9,7 +9,10 @@
  * are converted (mysql_types.c, convert.c) and landed in a table
  * (land.c); a run then merges staging into the target and records itself
  * (run.c, run_record.c), and reports its progress as it goes
- * (progress.c).
+ * (progress.c).  Around the run: sync_all.c runs every table, in
+ * dependency order, in this backend or in background workers, and
+ * workers.c starts those workers and runs a job's tasks (a backfill's
+ * slices, a parallel sync_all's tables) through the same run.
  *
  * Only the files that talk to MySQL include mysql.h, through source.h;
  * this header is free of it.
@@ -235,11 +238,12 @@ extern void workers_shmem_request(void);
 extern void workers_shmem_init(void);
 extern bool workers_available(void);
 extern void start_workers_at_commit(int64 job_id, int count, Oid roleid);
-extern void analyze_at_commit(Oid relid);
+extern bool analyze_at_commit(Oid relid);
 extern int	launch_workers(WorkerMode mode, Oid roleid, int64 job_id, int count,
 						   bool wait, int parallel);
 extern void cancel_job_workers(int64 job_id);
-extern int	job_worker_count(int64 job_id);
+extern int	job_worker_count(int64 job_id, bool with_wanted);
+extern void require_worker_budget(void);
 
 /* sync_all.c */
 extern void create_sync_all_job(int64 job_id, bool wait, int parallel);

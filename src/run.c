@@ -8,7 +8,8 @@
  * run_sync() does all of it inside the current transaction, which the
  * caller owns: etl_stream.sync() runs it in the caller's transaction, so the
  * run commits with it; etl_stream.sync_all_proc() commits after each table;
- * a background worker will run it in transactions of its own.  The work
+ * a background worker (workers.c) runs each task of a job, a backfill's
+ * slice or a table of a parallel sync_all, in a transaction of its own.  The work
  * after the lock is a subtransaction: if it fails, it is rolled back (target,
  * staging and watermark are as they were), and the run is recorded as
  * failed with what it had done and the error's facts.  A cancel (or
@@ -392,10 +393,16 @@ land_into(RunState *rs, const char *table, const char *remote_sql)
 	land_rows(&req);
 }
 
+/*
+ * The rows read from MySQL must be the rows written, and (count_table) the
+ * rows the table written holds.  A backfill's slice loaded into a target
+ * with rows is not counted there: that would read the whole target for
+ * every slice.  Its rows written are the tuples the bulk path inserted.
+ */
 static void
-check_landed(const SyncRun *run, const char *table)
+check_landed(const SyncRun *run, const char *table, bool count_table)
 {
-	int64		found = count_rows(table);
+	int64		found = count_table ? count_rows(table) : run->counts.rows_landed;
 
 	if (run->counts.rows_pulled != run->counts.rows_landed ||
 		found != run->counts.rows_landed)
@@ -420,6 +427,29 @@ swap_in_fresh(RunState *rs)
 	(void) call_with_reg(rs, "SELECT etl_stream._swap_in($1, $2)", rs->fresh);
 }
 
+/*
+ * The target's merge lock, held to the end of the transaction.  A merge
+ * takes it exclusive: one merge into a target at a time, so that the
+ * slices of a backfill, landed side by side in staging tables of their
+ * own, take turns writing the target's rows and index pages (no deadlock
+ * between two upserts).  A backfill's slice loading directly takes it
+ * shared: direct loads only insert, so they go side by side, but never
+ * beside a merge.
+ */
+static void
+lock_target_for_merge(const RunState *rs, bool shared)
+{
+	SqlArgs		args = {0};
+
+	sql_arg_text(&args, rs->plan.target);
+	if (shared)
+		exec_sql("SELECT pg_advisory_xact_lock_shared((" CppAsString2(MERGE_LOCK_CLASS) "::bigint << 32)"
+				 "                                    | $1::regclass::oid::bigint)", &args);
+	else
+		exec_sql("SELECT pg_advisory_xact_lock((" CppAsString2(MERGE_LOCK_CLASS) "::bigint << 32)"
+				 "                             | $1::regclass::oid::bigint)", &args);
+}
+
 /* The direct load, in a subtransaction of its own (see load_directly) */
 static void
 direct_load_step(RunState *rs)
@@ -428,8 +458,11 @@ direct_load_step(RunState *rs)
 	const char *dest = rs->fresh ? rs->fresh : rs->plan.target;
 
 	run->load_path = "direct";
+	/* in the subtransaction: released if the load falls back to staging */
+	if (rs->req->backfill)
+		lock_target_for_merge(rs, true);
 	land_into(rs, dest, rs->direct_sql);
-	check_landed(run, dest);
+	check_landed(run, dest, !rs->req->backfill);
 	end_phase(run);
 	begin_phase(run, RUN_PHASE_MERGE);
 	/* building the target's unique indexes may meet the same keys */
@@ -445,6 +478,14 @@ direct_load_step(RunState *rs)
  * PostgreSQL though not to MySQL: a nondeterministic collation, say): the
  * load is rolled back and the run goes through staging, which keeps the
  * newest row of each key.
+ *
+ * A backfill's slice loads directly too, into a target that may have rows,
+ * beside the other slices (see lock_target_for_merge).  A key the target
+ * has already (a row that moved between slices while the backfill ran, or
+ * that a sync merged before it) meets the unique index, and two slices
+ * that each insert a key the other has may deadlock: either way the
+ * slice's load is rolled back and it goes through staging, where the newer
+ * row wins.
  */
 static bool
 load_directly(RunState *rs)
@@ -453,18 +494,17 @@ load_directly(RunState *rs)
 	SqlArgs		args = reg_args(rs);
 	ErrorData  *error;
 
-	/* slices of a backfill run side by side: they merge, one at a time */
-	if (rs->req->backfill)
-		return false;
 	sql_arg_text(&args, rs->fresh ? rs->fresh : rs->plan.target);
 	sql_arg(&args, rs->plan.rowtype, rs->plan.row, false);
-	rs->direct_sql = sql_text("SELECT etl_stream._direct_sql($1, $2::regclass, $3)", &args);
+	sql_arg(&args, BOOLOID, BoolGetDatum(rs->req->backfill), false);
+	rs->direct_sql = sql_text("SELECT etl_stream._direct_sql($1, $2::regclass, $3, $4)", &args);
 	if (rs->direct_sql == NULL)
 		return false;
 	if (in_subtransaction(direct_load_step, rs, &error))
 		return true;
 
-	if (error->sqlerrcode != ERRCODE_UNIQUE_VIOLATION)
+	if (error->sqlerrcode != ERRCODE_UNIQUE_VIOLATION &&
+		!(rs->req->backfill && error->sqlerrcode == ERRCODE_T_R_DEADLOCK_DETECTED))
 		ReThrowError(error);
 	ereport(LOG,
 			(errmsg("etl_stream: table \"%s\" is loaded through staging: %s",
@@ -479,21 +519,6 @@ load_directly(RunState *rs)
 	return false;
 }
 
-/*
- * One merge into a target at a time: the slices of a backfill land side by
- * side, each in its own staging table, and take turns here, so their
- * writes to the target's rows and index pages never cross (no deadlock).
- * Held to the end of the transaction.
- */
-static void
-lock_target_for_merge(const RunState *rs)
-{
-	SqlArgs		args = {0};
-
-	sql_arg_text(&args, rs->plan.target);
-	exec_sql("SELECT pg_advisory_xact_lock((" CppAsString2(MERGE_LOCK_CLASS) "::bigint << 32)"
-			 "                             | $1::regclass::oid::bigint)", &args);
-}
 
 /* The batch in staging into the target, by the table's strategy */
 static void
@@ -511,7 +536,7 @@ merge_staging(RunState *rs)
 		make_plan(rs, rs->fresh, &fresh_plan);
 		p = &fresh_plan;
 	}
-	lock_target_for_merge(rs);
+	lock_target_for_merge(rs, false);
 	if (p->delete_sql != NULL)
 	{
 		exec_sql(p->delete_sql, NULL);
@@ -567,12 +592,10 @@ finish_run(RunState *rs)
 	if (!(rs->full_refresh || reltuples == NULL || strtod(reltuples, NULL) < 0 ||
 		  changed > etl_stream_analyze_threshold * strtod(reltuples, NULL)))
 		return;
-	if (etl_stream_deferred_analyze && workers_available())
-	{
-		/* in a worker once this commits: the run does not wait for it */
-		analyze_at_commit((Oid) result_int8(2));
+	/* in a worker once this commits: the run does not wait for it */
+	if (etl_stream_deferred_analyze && workers_available() &&
+		analyze_at_commit((Oid) result_int8(2)))
 		run->statistics = "deferred";
-	}
 	else
 	{
 		exec_sql(psprintf("ANALYZE %s", rs->plan.target), NULL);
@@ -601,7 +624,7 @@ execute_step(RunState *rs)
 		(void) call_with_reg(rs, "SELECT etl_stream._prepare_staging($1, $2)",
 							 rs->plan.staging);
 		land_into(rs, rs->plan.staging, rs->plan.remote_sql);
-		check_landed(run, rs->plan.staging);
+		check_landed(run, rs->plan.staging, true);
 		end_phase(run);
 		begin_phase(run, RUN_PHASE_MERGE);
 		merge_staging(rs);

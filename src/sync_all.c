@@ -206,6 +206,7 @@ sync_all_in_workers(Tuplestorestate *rows, bool wait, int parallel)
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("sync_all(parallel => %d) needs etl_stream to be loaded at server start", parallel),
 				 errhint("Add etl_stream to shared_preload_libraries, or sync with parallel => 1.")));
+	require_worker_budget();
 	if (IsolationUsesXactSnapshot())
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
@@ -240,7 +241,7 @@ sync_all_in_workers(Tuplestorestate *rows, bool wait, int parallel)
 								  strcmp(state, "cancelled") == 0))
 				break;
 			/* the job's workers are gone, and it is not finished: say so */
-			if (job_worker_count(job_id) == 0 && ++no_worker > 20)
+			if (job_worker_count(job_id, true) == 0 && ++no_worker > 20)
 				ereport(ERROR,
 						(errcode(ERRCODE_INTERNAL_ERROR),
 						 errmsg("the workers of etl_stream job %lld ended before it was done",

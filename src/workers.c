@@ -51,6 +51,7 @@
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/ps_status.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
@@ -77,6 +78,7 @@ typedef struct WorkerSlot
 	bool		wait;			/* WORKER_SYNC_ALL: the runs wait for locks */
 	int			parallel;		/* WORKER_SYNC_ALL: workers for the job */
 	bool		cancel;			/* the job is cancelled: stop */
+	bool		reserved;		/* held for an ANALYZE until its sync commits */
 	TimestampTz claimed_at;
 } WorkerSlot;
 
@@ -118,6 +120,7 @@ typedef struct PendingAction
 	int			count;
 	Oid			roleid;
 	Oid			relid;
+	int			slot;			/* PENDING_ANALYZE: the slot reserved for it */
 } PendingAction;
 
 static List *pending_actions = NIL; /* in TopMemoryContext */
@@ -182,6 +185,18 @@ require_workers(void)
 				 errhint("Add etl_stream to shared_preload_libraries in postgresql.conf and restart the server.")));
 }
 
+/* A job would wait for ever: no worker may run */
+void
+require_worker_budget(void)
+{
+	require_workers();
+	if (etl_stream_max_workers == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("etl_stream.max_workers is 0, so no background worker may run"),
+				 errhint("Raise etl_stream.max_workers in postgresql.conf and reload.")));
+}
+
 /* ----------------------------------------------------------------
  *		Slots and starting workers
  * ----------------------------------------------------------------
@@ -202,7 +217,7 @@ find_free_slot(void)
 		WorkerSlot *s = &workers_shared->slots[i];
 
 		/* claimed for a worker that never came up (the fork failed, say) */
-		if (s->in_use && s->pid == 0 && s->claimed_at < stale)
+		if (s->in_use && s->pid == 0 && !s->reserved && s->claimed_at < stale)
 			s->in_use = false;
 		if (s->in_use)
 			used++;
@@ -361,7 +376,7 @@ serve_wanted(void)
 	}
 }
 
-/* Stop a job's workers: they roll their task back and end */
+/* Stop the workers of a job of this database: they roll their task back and end */
 void
 cancel_job_workers(int64 job_id)
 {
@@ -369,13 +384,15 @@ cancel_job_workers(int64 job_id)
 		return;
 	LWLockAcquire(workers_shared->lock, LW_EXCLUSIVE);
 	for (int i = 0; i < MAX_WANTED; i++)
-		if (workers_shared->wanted[i].job_id == job_id)
+		if (workers_shared->wanted[i].job_id == job_id &&
+			workers_shared->wanted[i].dbid == MyDatabaseId)
 			workers_shared->wanted[i].count = 0;
 	for (int i = 0; i < workers_shared->nslots; i++)
 	{
 		WorkerSlot *s = &workers_shared->slots[i];
 
-		if (s->in_use && s->job_id == job_id && s->mode != WORKER_ANALYZE)
+		if (s->in_use && s->job_id == job_id && s->dbid == MyDatabaseId &&
+			s->mode != WORKER_ANALYZE)
 		{
 			s->cancel = true;
 			if (s->pid != 0)
@@ -385,9 +402,12 @@ cancel_job_workers(int64 job_id)
 	LWLockRelease(workers_shared->lock);
 }
 
-/* Workers at work on a job, starting, or waiting for a slot */
+/*
+ * Workers at work on a job of this database, or starting; with_wanted,
+ * those it still waits a free slot for too
+ */
 int
-job_worker_count(int64 job_id)
+job_worker_count(int64 job_id, bool with_wanted)
 {
 	int			n = 0;
 
@@ -397,10 +417,12 @@ job_worker_count(int64 job_id)
 	for (int i = 0; i < workers_shared->nslots; i++)
 		if (workers_shared->slots[i].in_use &&
 			workers_shared->slots[i].job_id == job_id &&
+			workers_shared->slots[i].dbid == MyDatabaseId &&
 			workers_shared->slots[i].mode != WORKER_ANALYZE)
 			n++;
-	for (int i = 0; i < MAX_WANTED; i++)
-		if (workers_shared->wanted[i].job_id == job_id)
+	for (int i = 0; with_wanted && i < MAX_WANTED; i++)
+		if (workers_shared->wanted[i].job_id == job_id &&
+			workers_shared->wanted[i].dbid == MyDatabaseId)
 			n += workers_shared->wanted[i].count;
 	LWLockRelease(workers_shared->lock);
 	return n;
@@ -441,38 +463,42 @@ run_pending_actions(void)
 				cancel_job_workers(a->job_id);
 				break;
 			case PENDING_ANALYZE:
-				{
-					WorkerSlot *s;
-					int			i;
-
-					LWLockAcquire(workers_shared->lock, LW_EXCLUSIVE);
-					i = find_free_slot();
-					if (i >= 0)
-					{
-						s = &workers_shared->slots[i];
-						memset(s, 0, sizeof(WorkerSlot));
-						s->in_use = true;
-						s->dbid = MyDatabaseId;
-						s->roleid = a->roleid;
-						s->mode = WORKER_ANALYZE;
-						s->relid = a->relid;
-						s->claimed_at = GetCurrentTimestamp();
-					}
-					LWLockRelease(workers_shared->lock);
-					if (i < 0 || !register_worker(i))
-						ereport(LOG,
-								(errmsg("etl_stream: no worker was free to ANALYZE relation %u after a sync; its statistics are left to autovacuum",
-										a->relid)));
-					break;
-				}
+				LWLockAcquire(workers_shared->lock, LW_EXCLUSIVE);
+				workers_shared->slots[a->slot].reserved = false;
+				workers_shared->slots[a->slot].claimed_at = GetCurrentTimestamp();
+				LWLockRelease(workers_shared->lock);
+				if (!register_worker(a->slot))
+					ereport(LOG,
+							(errmsg("etl_stream: could not start the worker to ANALYZE relation %u after a sync; its statistics are left to autovacuum",
+									a->relid),
+							 errhint("Raise max_worker_processes, or set etl_stream.deferred_analyze to off.")));
+				break;
 		}
 	}
 }
 
+/* The transaction (or the subtransaction that asked for it) aborts */
 static void
-forget_pending_actions(void)
+drop_pending_action(PendingAction *a)
 {
-	list_free_deep(pending_actions);
+	if (a->kind == PENDING_ANALYZE)
+		free_slot(a->slot);
+	pfree(a);
+}
+
+static void
+forget_pending_actions(bool aborted)
+{
+	ListCell   *lc;
+
+	foreach(lc, pending_actions)
+	{
+		if (aborted)
+			drop_pending_action(lfirst(lc));
+		else
+			pfree(lfirst(lc));
+	}
+	list_free(pending_actions);
 	pending_actions = NIL;
 }
 
@@ -484,12 +510,12 @@ workers_xact_callback(XactEvent event, void *arg)
 		case XACT_EVENT_COMMIT:
 			/* none of it may fail the commit: launching only logs */
 			run_pending_actions();
-			forget_pending_actions();
+			forget_pending_actions(false);
 			break;
 		case XACT_EVENT_ABORT:
 		case XACT_EVENT_PARALLEL_ABORT:
 		case XACT_EVENT_PREPARE:
-			forget_pending_actions();
+			forget_pending_actions(true);
 			break;
 		default:
 			break;
@@ -513,13 +539,14 @@ workers_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 		else if (event == SUBXACT_EVENT_ABORT_SUB)
 		{
 			pending_actions = foreach_delete_current(pending_actions, lc);
-			pfree(a);
+			drop_pending_action(a);
 		}
 	}
 }
 
 static void
-add_pending_action(PendingKind kind, int64 job_id, int count, Oid roleid, Oid relid)
+add_pending_action(PendingKind kind, int64 job_id, int count, Oid roleid, Oid relid,
+				   int slot)
 {
 	PendingAction *a = MemoryContextAllocZero(TopMemoryContext, sizeof(PendingAction));
 	MemoryContext oldcxt;
@@ -536,6 +563,7 @@ add_pending_action(PendingKind kind, int64 job_id, int count, Oid roleid, Oid re
 	a->count = count;
 	a->roleid = roleid;
 	a->relid = relid;
+	a->slot = slot;
 	oldcxt = MemoryContextSwitchTo(TopMemoryContext);
 	pending_actions = lappend(pending_actions, a);
 	MemoryContextSwitchTo(oldcxt);
@@ -544,16 +572,43 @@ add_pending_action(PendingKind kind, int64 job_id, int count, Oid roleid, Oid re
 void
 start_workers_at_commit(int64 job_id, int count, Oid roleid)
 {
-	require_workers();
-	add_pending_action(PENDING_START, job_id, count, roleid, InvalidOid);
+	require_worker_budget();
+	add_pending_action(PENDING_START, job_id, count, roleid, InvalidOid, -1);
 }
 
-/* A sync's ANALYZE, in a worker running as the sync's role, after commit */
-void
+/*
+ * A sync's ANALYZE, in a worker running as the sync's role, after commit.
+ * The worker's slot is reserved now, so that the run can say the ANALYZE
+ * will happen: false, and nothing reserved, when no slot is free (the
+ * caller ANALYZEs in the run instead).  The reservation is released if the
+ * transaction aborts.
+ */
+bool
 analyze_at_commit(Oid relid)
 {
+	int			i;
+
 	require_workers();
-	add_pending_action(PENDING_ANALYZE, 0, 0, GetUserId(), relid);
+	LWLockAcquire(workers_shared->lock, LW_EXCLUSIVE);
+	i = find_free_slot();
+	if (i >= 0)
+	{
+		WorkerSlot *s = &workers_shared->slots[i];
+
+		memset(s, 0, sizeof(WorkerSlot));
+		s->in_use = true;
+		s->reserved = true;
+		s->dbid = MyDatabaseId;
+		s->roleid = GetUserId();
+		s->mode = WORKER_ANALYZE;
+		s->relid = relid;
+		s->claimed_at = GetCurrentTimestamp();
+	}
+	LWLockRelease(workers_shared->lock);
+	if (i < 0)
+		return false;
+	add_pending_action(PENDING_ANALYZE, 0, 0, GetUserId(), relid, i);
+	return true;
 }
 
 /* ----------------------------------------------------------------
@@ -593,7 +648,7 @@ etl_stream_cancel_workers(PG_FUNCTION_ARGS)
 	{
 		WorkerSlot *s = &workers_shared->slots[i];
 
-		if (s->in_use && s->job_id == job_id &&
+		if (s->in_use && s->job_id == job_id && s->dbid == MyDatabaseId &&
 			!has_privs_of_role(GetUserId(), s->roleid))
 		{
 			LWLockRelease(workers_shared->lock);
@@ -604,7 +659,7 @@ etl_stream_cancel_workers(PG_FUNCTION_ARGS)
 		}
 	}
 	LWLockRelease(workers_shared->lock);
-	add_pending_action(PENDING_CANCEL, job_id, 0, InvalidOid, InvalidOid);
+	add_pending_action(PENDING_CANCEL, job_id, 0, InvalidOid, InvalidOid, -1);
 	PG_RETURN_VOID();
 }
 
@@ -626,11 +681,11 @@ etl_stream_worker_alive(PG_FUNCTION_ARGS)
 	PG_RETURN_BOOL(alive);
 }
 
-/* etl_stream._job_workers(job bigint) */
+/* etl_stream._job_workers(job bigint, with_waiting boolean) */
 Datum
 etl_stream_job_workers(PG_FUNCTION_ARGS)
 {
-	PG_RETURN_INT32(job_worker_count(PG_GETARG_INT64(0)));
+	PG_RETURN_INT32(job_worker_count(PG_GETARG_INT64(0), PG_GETARG_BOOL(1)));
 }
 
 /* ----------------------------------------------------------------
@@ -654,10 +709,16 @@ typedef struct ClaimedTask
 static void
 begin_worker_transaction(const char *activity)
 {
+	const char *prefix = "etl_stream worker: ";
+
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
 	PushActiveSnapshot(GetTransactionSnapshot());
 	pgstat_report_activity(STATE_RUNNING, activity);
+	/* ps already starts with the worker's name: show what it does after it */
+	if (strncmp(activity, prefix, strlen(prefix)) == 0)
+		activity += strlen(prefix);
+	set_ps_display(activity);
 }
 
 static void
@@ -667,6 +728,7 @@ end_worker_transaction(void)
 	CommitTransactionCommand();
 	pgstat_report_stat(false);
 	pgstat_report_activity(STATE_IDLE, NULL);
+	set_ps_display("idle");
 }
 
 static char *
@@ -842,7 +904,8 @@ finish_job(int64 job_id)
 	SPI_finish();
 	end_worker_transaction();
 
-	if (target != NULL)
+	/* the setting as this worker sees it: the server's, database's or role's */
+	if (target != NULL && etl_stream_analyze_threshold >= 0)
 	{
 		begin_worker_transaction(psprintf("etl_stream worker: ANALYZE %s", target));
 		if (SPI_connect() != SPI_OK_CONNECT)

@@ -189,8 +189,13 @@ $$;
 -- the registered columns, when the rows of a key could meet no unique index
 -- (staging keeps the newest of them), or, except for full_refresh's fresh
 -- table, when dest has rows already: only an initial load is direct.
+-- into_rows: a backfill's slice, loaded beside the other slices, may
+-- be loaded into a target with rows when the strategy only adds or updates
+-- rows (merge, append): a key the target has fails the load at its unique
+-- index, and the slice then goes through staging, where the newer row wins.
 --
-CREATE OR REPLACE FUNCTION etl_stream._direct_sql(t etl_stream.tables, dest regclass, p etl_stream.plan)
+CREATE OR REPLACE FUNCTION etl_stream._direct_sql(t etl_stream.tables, dest regclass, p etl_stream.plan,
+                                                  into_rows boolean DEFAULT false)
 RETURNS text
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -217,7 +222,7 @@ BEGIN
                   = ARRAY(SELECT k FROM unnest(t.key_columns) k ORDER BY 1)) THEN
         RETURN NULL;
     END IF;
-    IF t.strategy <> 'full_refresh' THEN
+    IF t.strategy <> 'full_refresh' AND NOT (into_rows AND t.strategy IN ('merge', 'append')) THEN
         EXECUTE format('SELECT EXISTS (SELECT FROM %s)', dest) INTO has_rows;
         IF has_rows THEN
             RETURN NULL;

@@ -21,7 +21,10 @@ CREATE OR REPLACE FUNCTION etl_stream._worker_alive(pid integer) RETURNS boolean
 AS 'MODULE_PATHNAME', 'etl_stream_worker_alive'
 LANGUAGE C STRICT VOLATILE;
 
-CREATE OR REPLACE FUNCTION etl_stream._job_workers(job bigint) RETURNS integer
+-- workers of a job at work or starting; with_waiting: and those it waits a
+-- free slot for
+CREATE OR REPLACE FUNCTION etl_stream._job_workers(job bigint, with_waiting boolean DEFAULT true)
+RETURNS integer
 AS 'MODULE_PATHNAME', 'etl_stream_job_workers'
 LANGUAGE C STRICT VOLATILE;
 
@@ -120,6 +123,13 @@ BEGIN
     IF workers IS NULL OR workers < 1 THEN
         RAISE EXCEPTION 'workers must be at least 1, not %', coalesce(workers::text, 'NULL')
             USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    -- each slice of a full_refresh table would replace the whole target
+    IF t.strategy = 'full_refresh' THEN
+        RAISE EXCEPTION 'etl_stream table "%" cannot be backfilled: its strategy is full_refresh', t.name
+            USING ERRCODE = 'feature_not_supported',
+                  DETAIL = 'A full_refresh run replaces the whole target, so slices cannot add up.',
+                  HINT = format('Sync it with SELECT etl_stream.sync(%L), or register it with strategy delete_insert or merge.', t.name);
     END IF;
     PERFORM etl_stream._check_worker_role(current_user);
 
@@ -268,8 +278,9 @@ BEGIN
     END IF;
     UPDATE etl_stream.tasks x SET state = 'cancelled', finished_at = now()
      WHERE x.job_id = job AND x.state = 'pending';
-    -- a job nobody works on is finished here; otherwise its last worker does
-    IF etl_stream._job_workers(job) = 0 THEN
+    -- a job no worker has started on is finished here (the workers it waits
+    -- for are forgotten at commit); otherwise its last worker finishes it
+    IF etl_stream._job_workers(job, false) = 0 THEN
         PERFORM etl_stream._finish_job(job);
     END IF;
     PERFORM etl_stream._cancel_workers(job);

@@ -31,6 +31,7 @@ DROP FUNCTION etl_stream.sync_all(boolean);
 DROP FUNCTION etl_stream.create_target(text);
 DROP FUNCTION etl_stream._plan(etl_stream.tables, text, text, text);
 DROP FUNCTION etl_stream._prepare_staging(etl_stream.tables);
+DROP FUNCTION etl_stream._direct_sql(etl_stream.tables, regclass, etl_stream.plan);
 -- the progress view gains columns before its last ones
 DROP VIEW etl_stream.progress;
 DROP FUNCTION etl_stream._progress();

@@ -119,6 +119,10 @@ tap_is "$(db -Atc "SELECT count(*) FROM etl_stream.progress")/$left/$(db -Atc "S
 	"0/0/0" "after the job: no progress slot, no worker, no slice staging table left"
 tap_is "$(db -Atc "SELECT count(*) || ' ' || count(DISTINCT task_id) FROM etl_stream.runs WHERE job_id = $job AND status = 'success'")" \
 	"24 24" "each slice's run is in etl_stream.runs, tied to the job and its task"
+paths=$(db -Atc "SELECT string_agg(load_path || ' ' || n, ', ' ORDER BY load_path)
+                   FROM (SELECT load_path, count(*) n FROM etl_stream.runs WHERE job_id = $job GROUP BY 1) s")
+echo "# load paths of the slices: $paths"
+tap_ok "the slices were loaded into the target directly, side by side ($paths)" grep -q 'direct' <<<"$paths"
 tap_is "$(db -Atc "SELECT high_watermark FROM etl_stream.tables WHERE name = 'bf'")" "$max_at_source.000000" \
 	"the table's watermark is the MAX read when the job was made"
 db -Atc "SELECT count(*) FROM bf" | sed 's/^/# rows in bf after the backfill: /'
@@ -138,6 +142,8 @@ db -qc "UPDATE bf SET note = 'newer in the target', changed_at = '2024-01-20' WH
 kept_id=$(db -Atc "SELECT id FROM bf WHERE note = 'newer in the target'")
 job=$(db -Atc "SELECT etl_stream.backfill('bf', range_from => '2024-01-05', range_to => '2024-01-06', workers => 1)")
 tap_is "$(wait_job "$job")" done "a backfill of one day is done"
+tap_is "$(db -Atc "SELECT load_path FROM etl_stream.runs WHERE job_id = $job")" staging \
+	"its rows met the target's keys, so the slice went through staging"
 tap_is "$(db -Atc "SELECT note || ' ' || changed_at FROM bf WHERE id = $kept_id")" "newer in the target 2024-01-20 00:00:00" \
 	"it did not overwrite the target's newer version of a row (newer watermark wins)"
 tap_is "$(db -Atc "SELECT rows_pulled FROM etl_stream.jobs WHERE job_id = $job")" "$(mysql_root -N etl_test -e "SELECT COUNT(*) FROM $SRC WHERE DATE(changed_at) = '2024-01-05'")" \
@@ -210,6 +216,12 @@ tap_is "$(db -Atc "SELECT count(*) FROM bf_cancel")" "$(mysql_root -N etl_test -
 pg_psql -qc "ALTER SYSTEM SET etl_stream.max_workers = 1" -c "SELECT pg_reload_conf()" >/dev/null
 sleep 0.5
 job=$(db -Atc "SELECT etl_stream.backfill('bf_one', range_from => '2024-01-01', range_to => '2024-01-25', slice => '2 days', workers => 4)")
+# a second job waits for the one slot; cancelled while it waits, it is over at once
+job2=$(db -Atc "SELECT etl_stream.backfill('bf_cancel', range_from => '2024-01-25', range_to => '2024-01-27', workers => 1)")
+db -qc "SELECT etl_stream.job_cancel($job2)" >/dev/null
+tap_is "$(db -Atc "SELECT state, finished_at IS NOT NULL, (SELECT count(*) FROM etl_stream.tasks WHERE job_id = $job2 AND state <> 'cancelled')
+                     FROM etl_stream.jobs WHERE job_id = $job2")" "cancelled|t|0" \
+	"a job cancelled while it waits for a worker is finished then, its tasks cancelled"
 db -qAt >/dev/null <<SQL
 DO \$\$
 BEGIN
@@ -228,7 +240,31 @@ tap_is "$(wait_job "$job")" done "with max_workers = 1 the job still finishes: i
 tap_is "$(db -Atc "SELECT max(n) FROM worker_counts")" 1 "never more than one worker ran"
 tap_is "$(db -Atc "SELECT count(*) FILTER (WHERE state = 'done') || '/' || count(*) FROM etl_stream.tasks WHERE job_id = $job")" \
 	"12/12" "every task is done, none failed"
+tap_is "$(db -Atc "SELECT count(*) FROM etl_stream.tasks WHERE job_id = $job2 AND state <> 'cancelled'")" 0 \
+	"and no worker ran a task of it later"
+
+# --- 5b. etl_stream.max_workers = 0: no job is made to wait for ever ------
+pg_psql -qc "ALTER SYSTEM SET etl_stream.max_workers = 0" -c "SELECT pg_reload_conf()" >/dev/null
+sleep 0.5
+out=$(db -Atc "SELECT etl_stream.backfill('bf_one', range_from => '2024-01-01', range_to => '2024-01-03')" 2>&1 || true)
+tap_ok "with max_workers = 0 a backfill is refused, with the reason" grep -qF "etl_stream.max_workers is 0, so no background worker may run" <<<"$out"
+out=$(db -Atc "SELECT count(*) FROM etl_stream.sync_all(parallel => 2)" 2>&1 || true)
+tap_ok "and so is sync_all(parallel => 2)" grep -qF "etl_stream.max_workers is 0" <<<"$out"
+# the deferred ANALYZE finds no slot either: the sync ANALYZEs in the run, and says so
+db -q >/dev/null <<SQL
+SELECT etl_stream.add_table('bf_stats', server => 'src', source_table => '$SRC', watermark => 'changed_at',
+                            target_table => 'bf_stats');
+SELECT etl_stream.create_target('bf_stats');
+SQL
+tap_is "$(db -Atc "SELECT statistics FROM etl_stream.sync('bf_stats')")" in_run \
+	"with no worker slot free, a sync's ANALYZE is done in the run (statistics = in_run)"
+tap_is "$(db -Atc "SELECT last_analyze IS NOT NULL FROM pg_stat_user_tables WHERE relname = 'bf_stats'")" t \
+	"and the target has been analyzed when the sync returns"
 pg_psql -qc "ALTER SYSTEM RESET etl_stream.max_workers" -c "SELECT pg_reload_conf()" >/dev/null
+sleep 0.5
+db -qc "TRUNCATE bf_stats" -c "UPDATE etl_stream.tables SET high_watermark = NULL WHERE name = 'bf_stats'" >/dev/null
+tap_is "$(db -Atc "SELECT statistics FROM etl_stream.sync('bf_stats')")" deferred \
+	"with a slot free, it is deferred to a worker"
 
 # --- 6. a non-superuser's job: its role, out of other roles' reach --------
 pg_psql -q >/dev/null <<SQL
@@ -274,3 +310,7 @@ err=$(db -Atc "SET ROLE t_bf_nologin" -c "SELECT etl_stream.backfill('bf_user')"
 echo "# $err"
 tap_ok "a role without LOGIN is refused when it asks, with the reason" \
 	grep -q 'role "t_bf_nologin" cannot run background workers' <<<"$err"
+db -qc "SELECT FROM etl_stream.add_table('bf_refresh', server => 'src', source_table => '$SRC', strategy => 'full_refresh')"
+err=$(db -Atc "SELECT etl_stream.backfill('bf_refresh')" 2>&1 || true)
+tap_ok "a full_refresh table is refused: each slice would replace the target" \
+	grep -q 'etl_stream table "bf_refresh" cannot be backfilled: its strategy is full_refresh' <<<"$err"
