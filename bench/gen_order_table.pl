@@ -1,6 +1,6 @@
 #!/usr/bin/perl
-# bench/gen_order_table.pl ROWS - print the MariaDB SQL that creates and
-# fills ecs_order_info: a 166-column order table shaped like ECShop's, the
+# bench/gen_order_table.pl ROWS [TABLE] - print the MariaDB SQL that creates
+# and fills TABLE (default ecs_order_info): a 166-column order table shaped like ECShop's, the
 # widest table the users reported.  Every value is a function of the row
 # number from the Sequence engine (seq_1_to_ROWS), so the data is the same on
 # every run and every machine, and MariaDB fills it in seconds.
@@ -19,7 +19,8 @@ use strict;
 use warnings;
 
 my $rows = shift // 300000;
-$rows =~ /^\d+$/ or die "usage: $0 ROWS\n";
+my $table = shift // 'ecs_order_info';
+$rows =~ /^\d+$/ && $table =~ /^\w+$/ or die "usage: $0 ROWS [TABLE]\n";
 
 my @primes = (7919, 104729, 15485863, 32452843, 49979687, 67867967, 86028121,
 	104395301, 122949823, 141650939, 160481183, 179424673, 198491317, 217645177);
@@ -241,11 +242,11 @@ my @cols = (
 
 die 'expected 166 columns, have ' . scalar(@cols) . "\n" unless @cols == 166;
 
-print "DROP TABLE IF EXISTS ecs_order_info;\n";
-print "CREATE TABLE ecs_order_info (\n";
+print "DROP TABLE IF EXISTS $table;\n";
+print "CREATE TABLE $table (\n";
 print join(",\n", map { "  `$_->[0]` $_->[1]" } @cols);
 print ",\n  PRIMARY KEY (order_id),\n  KEY idx_add_time (add_time),\n  KEY idx_update_time (update_time),\n  KEY idx_user_id (user_id)\n";
 print ") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4;\n";
-print "INSERT INTO ecs_order_info (", join(', ', map { "`$_->[0]`" } @cols), ")\nSELECT\n  ";
+print "INSERT INTO $table (", join(', ', map { "`$_->[0]`" } @cols), ")\nSELECT\n  ";
 print join(",\n  ", map { $_->[2] } @cols);
 print "\nFROM seq_1_to_$rows;\n";

@@ -99,9 +99,11 @@ cpu_sql() {
 	        FROM (SELECT string_to_array(split_part(pg_read_file('/proc/self/stat'), ') ', 2), ' ') AS f) s"
 }
 # pg_measure SQL: run SQL in a fresh session; sets M_SECS (server clock
-# around the statement), M_CPU (the backend's CPU seconds in it), M_HWM0/M_HWM (VmHWM at start/end, kB), M_ANON0 and
-# M_ANON (RssAnon at start and sampled peak, kB), M_OUT (SQL's own output
-# lines).  Returns psql's status.
+# around the statement), M_T0 (its start, epoch seconds), M_CPU (the
+# backend's CPU seconds in it), M_WAL (bytes of WAL the whole server wrote
+# meanwhile), M_HWM0/M_HWM (VmHWM at start/end, kB), M_ANON0 and M_ANON
+# (RssAnon at start and sampled peak, kB), M_OUT (SQL's own output lines).
+# Returns psql's status.
 pg_measure() {
 	local sql="$1" pidf="$WORK/backend.pid" out="$WORK/measure.out" peak="$WORK/anon.peak" rc=0 bpid="" i
 	rm -f "$pidf" "$peak"
@@ -111,9 +113,9 @@ SELECT pg_backend_pid();
 \\o
 $MEMSQL;
 $(cpu_sql c0);
-SELECT 't0', extract(epoch FROM clock_timestamp());
+SELECT 't0', extract(epoch FROM clock_timestamp()), pg_current_wal_insert_lsn();
 $sql;
-SELECT 't1', extract(epoch FROM clock_timestamp());
+SELECT 't1', extract(epoch FROM clock_timestamp()), pg_current_wal_insert_lsn();
 $(cpu_sql c1);
 $MEMSQL;
 SQL
@@ -137,6 +139,13 @@ SQL
 	mem1="$(grep '^mem,' "$out" | tail -n 1)" || true
 	t0="$(grep '^t0,' "$out" | cut -d, -f2)" || true
 	t1="$(grep '^t1,' "$out" | cut -d, -f2)" || true
+	M_T0="$t0" M_WAL=""
+	local l0 l1
+	l0="$(grep '^t0,' "$out" | cut -d, -f3)" || true
+	l1="$(grep '^t1,' "$out" | cut -d, -f3)" || true
+	if [ -n "$l0" ] && [ -n "$l1" ]; then
+		M_WAL="$(psql_b -At -c "SELECT pg_wal_lsn_diff('$l1', '$l0')")" || M_WAL=""
+	fi
 	M_HWM0="$(echo "$mem0" | cut -d, -f2)"
 	M_ANON0="$(echo "$mem0" | cut -d, -f3)"
 	M_HWM="$(echo "$mem1" | cut -d, -f2)"
@@ -193,16 +202,72 @@ SELECT $rows + ($rep - 1) * $CHANGE_INSERTS + seq, 1 + seq DIV 7, 'created', 0, 
 SQL
 }
 
-# (Re-)register a table and make a fresh target: the state before a first sync.
+# (Re-)register a table and make a fresh target: the state before a first
+# sync.  register NAME SOURCE [compress]: compress makes the target with
+# create_target(compress => true), PostgreSQL's default storage.
 register() {
-	local name="$1" source="$2" storage="${3:-}"
+	local name="$1" source="$2" compress=false
+	[ "${3:-}" = compress ] && compress=true
 	psql_b -q >/dev/null <<SQL
 SELECT etl_stream.drop_table(name, drop_target => true) FROM etl_stream.tables WHERE name = '$name';
 SELECT etl_stream.add_table('$name', server => 'src', source_table => '$source',
                             watermark => 'update_time', strategy => 'merge');
-SELECT etl_stream.create_target('$name');
+SELECT etl_stream.create_target('$name', compress => $compress);
 SQL
-	if [ -n "$storage" ]; then
-		psql_b -q -c "ALTER TABLE public.$name SET ($storage)"
-	fi
+}
+
+# The wide change the users suffered from: 5,398 rows of the 166-column
+# table, 4,398 orders moving on (status columns, a note, update_time) and
+# 1,000 new ones (copies of the first orders under new keys), all with a
+# newer update_time: apply_wide_change TABLE ROWS ROUND.  ROUND keeps the
+# keys of every round new.
+WIDE_UPDATES=4398 WIDE_INSERTS=1000
+apply_wide_change() {
+	local table="$1" rows="$2" rep="$3" step
+	step=$((rows / WIDE_UPDATES))
+	mysql_root shop <<SQL
+SET @hi = (SELECT MAX(update_time) FROM $table);
+UPDATE $table SET order_status = (order_status + 1) % 6, shipping_status = (shipping_status + 1) % 5,
+                  pay_status = 2, to_buyer = CONCAT('changed in round $rep'),
+                  update_time = @hi + 1 + order_id % $WIDE_UPDATES
+ WHERE order_id % $step = $rep % $step AND order_id <= $rows
+ ORDER BY order_id LIMIT $WIDE_UPDATES;
+CREATE TEMPORARY TABLE wide_new AS SELECT * FROM $table WHERE order_id <= $WIDE_INSERTS;
+UPDATE wide_new SET order_id = $rows + ($rep - 1) * $WIDE_INSERTS + order_id,
+                    order_sn = CONCAT('N$rep-', order_id), order_status = 0,
+                    update_time = @hi + $WIDE_UPDATES + 1 + order_id;
+INSERT INTO $table SELECT * FROM wide_new;
+DROP TEMPORARY TABLE wide_new;
+SQL
+}
+
+# sample_workers PM OUT: until the file OUT.stop exists, every 100 ms, the
+# RssAnon of each child of postmaster PM whose title says it is an
+# etl_stream worker running a job.  A job's last worker ANALYZEs the target
+# (its title says ANALYZE then): that is PostgreSQL's ANALYZE, the same any
+# session running it pays, so it is kept apart.  Writes "pid slices_kB
+# analyze_kB" lines to OUT (peaks; 0: not seen in that phase).
+sample_workers() {
+	local pm="$1" out="$2" pid k v title
+	declare -A peak=() apeak=()
+	while [ ! -e "$out.stop" ]; do
+		for pid in $(cat "/proc/$pm/task/$pm/children" 2>/dev/null); do
+			title="$(tr '\0' ' ' 2>/dev/null <"/proc/$pid/cmdline")" || continue
+			case "$title" in *"etl_stream worker: job"*) ;; *) continue ;; esac
+			while read -r k v _; do
+				if [ "$k" = RssAnon: ]; then
+					case "$title" in
+						*ANALYZE*) [ "$v" -gt "${apeak[$pid]:-0}" ] && apeak[$pid]=$v ;;
+						*) [ "$v" -gt "${peak[$pid]:-0}" ] && peak[$pid]=$v ;;
+					esac
+					break
+				fi
+			done 2>/dev/null <"/proc/$pid/status" || true
+		done
+		sleep 0.1
+	done
+	: >"$out"
+	for pid in $(printf '%s\n' "${!peak[@]}" "${!apeak[@]}" | sort -u); do
+		echo "$pid ${peak[$pid]:-0} ${apeak[$pid]:-0}" >>"$out"
+	done
 }

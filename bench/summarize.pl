@@ -8,13 +8,14 @@ use warnings;
 my ($raw, $meta, $out) = @ARGV;
 die "usage: $0 RAW.csv META.csv OUT\n" unless $out;
 
-my (%meta, %size, @inc);
+my (%meta, %size, @inc, @winc);
 open my $mf, '<', $meta or die "$meta: $!\n";
 while (<$mf>) {
 	chomp;
 	my ($k, @v) = split /,/, $_, -1;
 	if ($k eq 'size') { $size{$v[0]} = { rows => $v[1], cols => $v[2], bytes => $v[3] }; }
 	elsif ($k eq 'inc') { @inc = @v; }
+	elsif ($k eq 'winc') { @winc = @v; }
 	else { $meta{$k} = join ',', @v; }
 }
 close $mf;
@@ -33,12 +34,17 @@ my @measures = (
 	[f_land_default => 'f. etl_stream.land into an unlogged table with default storage'],
 	[f_copy_logged_pk => 'f. COPY FROM file into a logged table with PK (default storage)'],
 	[f_copy_logged_pk_t8160 => 'f. COPY FROM file into a logged table with PK, toast_tuple_target=8160'],
-	[f_sync => 'f. etl_stream.sync, initial, into create_target\'s table (logged, PK)'],
+	[f_sync => 'f. etl_stream.sync, initial, into create_target\'s table (logged, PK, toast_tuple_target=8160), ANALYZE deferred to a worker (the defaults)'],
+	[f_sync_inrun => 'f. the same with etl_stream.deferred_analyze = off (ANALYZE inside the run)'],
 	[f_sync_noanalyze => 'f. the same with etl_stream.analyze_threshold = -1 (statistics left to autovacuum)'],
-	[f_sync_t8160 => 'f. etl_stream.sync, initial, target with toast_tuple_target=8160'],
-	[f_sync_t8160_noanalyze => 'f. the same with etl_stream.analyze_threshold = -1'],
+	[f_sync_compressed => 'f. the same as the defaults into create_target(compress => true)\'s table (default storage)'],
+	[h_backfill_w1 => 'h. etl_stream.backfill, 16 slices, 1 worker, until job_wait returns'],
+	[h_backfill_w2 => 'h. the same, 2 workers'],
+	[h_backfill_w4 => 'h. the same, 4 workers'],
 	[g_initial_sync => 'g. initial sync that builds the incremental target (1 run)'],
 	[g_incremental => 'g. incremental sync of the change'],
+	[g_wide_incremental => 'g. incremental sync of the wide change, in the foreground'],
+	[g_wide_incremental_worker => 'g. the same in a worker: sync_all(parallel => 2), only this table enabled'],
 );
 my %label = map { $_->[0] => $_->[1] } @measures;
 
@@ -53,6 +59,7 @@ while (<$rf>) {
 	my @v = split /,/, $_, -1;
 	my %r;
 	@r{@f} = @v;
+	$r{$_} //= '' for @f;    # lines without the later columns
 	push @{ $runs{"$r{measure}|$r{table}"} }, \%r;
 }
 close $rf;
@@ -86,7 +93,14 @@ for my $key (keys %runs) {
 			hwm_abs_mb => median(map { $_->{hwm_kb} ne '' ? $_->{hwm_kb} / 1024 : '' } @ok),
 			anon_mb => median(map { $_->{anon_peak_kb} ne '' && $_->{anon0_kb} ne '' ? ($_->{anon_peak_kb} - $_->{anon0_kb}) / 1024 : '' } @ok),
 			idle_hwm_mb => median(map { $_->{hwm0_kb} ne '' ? $_->{hwm0_kb} / 1024 : '' } @ok),
-			rss_mb => median(map { $_->{rss_kb} ne '' ? $_->{rss_kb} / 1024 : '' } @ok));
+			rss_mb => median(map { $_->{rss_kb} ne '' ? $_->{rss_kb} / 1024 : '' } @ok),
+			wal_mb => median(map { $_->{wal_bytes} ne '' ? $_->{wal_bytes} / 1048576 : '' } @ok),
+			stats => median(map { $_->{stats_s} } @ok),
+			size_mb => median(map { $_->{size_mb} } @ok),
+			worker_mb => median(map { $_->{worker_anon_kb} ne '' ? $_->{worker_anon_kb} / 1024 : '' } @ok),
+			worker_max_mb => maxof(map { $_->{worker_anon_kb} ne '' ? $_->{worker_anon_kb} / 1024 : undef } @ok),
+			workers_seen => median(map { $_->{workers_seen} } @ok),
+			analyze_mb => median(map { $_->{analyze_anon_kb} ne '' && $_->{analyze_anon_kb} > 0 ? $_->{analyze_anon_kb} / 1024 : '' } @ok));
 		if ($size{$t} && $x{secs} > 0) {
 			$x{rows_s} = $size{$t}{rows} / $x{secs};
 			$x{mb_s} = $size{$t}{bytes} / 1048576 / $x{secs};
@@ -152,23 +166,52 @@ say '## Where a sync spends its time, and memory';
 say '';
 say 'pull = connect + land into staging, or straight into the empty target (an initial load); merge = the set-based';
 say '`INSERT … ON CONFLICT` from staging into the target (nothing left to do after a direct load);';
-say 'finish = watermark and ANALYZE. Memory is the PostgreSQL backend of the session that ran the measure (pgloader: its own process):';
+say 'finish = watermark and ANALYZE (when it runs in the run). Memory is the PostgreSQL backend of the session that ran the measure (pgloader: its own process):';
 say '"private" is the peak of RssAnon sampled every 50 ms, "VmHWM" the peak resident size, which also counts every shared buffer';
-say 'the backend touched; both above the same session\'s idle value.';
+say 'the backend touched; both above the same session\'s idle value. WAL = what the whole server wrote during the measure;';
+say '"statistics after" = from the start of the measure until the deferred ANALYZE had ended.';
 say '';
-say '| measure | table | s | pull s | merge s | finish s | private peak above idle, MB | VmHWM above idle, MB | pgloader max RSS, MB |';
-say '|---|---|---:|---:|---:|---:|---:|---:|---:|';
+say '| measure | table | s | pull s | merge s | finish s | statistics after, s | WAL MB | target MB | private peak above idle, MB | VmHWM above idle, MB | pgloader max RSS, MB |';
+say '|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|';
 for my $m (map { $_->[0] } @measures) {
-	for my $t ($wide, $narrow, 'inc_small', 'inc_large') {
+	for my $t ($wide, $narrow, 'inc_small', 'inc_large', 'wide_small', 'wide_large') {
 		my $x = $s{"$m|$t"} or next;
 		next unless $m =~ /^(d_|e_|f_land|f_sync|g_)/;
 		my $ok = $x->{status} eq 'ok';
 		say '| ', join(' | ', $label{$m}, "`$t`", $ok ? fmt($x->{secs}, 3) : cell($m, $t),
 			$ok ? fmt($x->{pull}, 3) : '—', $ok ? fmt($x->{merge}, 3) : '—', $ok ? fmt($x->{finish}, 3) : '—',
+			fmt($x->{stats}, 1), fmt($x->{wal_mb}, 0), fmt($x->{size_mb}, 0),
 			fmt($x->{anon_mb}, 1), fmt($x->{hwm_mb}, 1), fmt($x->{rss_mb}, 0)), ' |';
 	}
 }
 say '';
+
+# ---- backfills -------------------------------------------------------------
+if (grep { /^h_backfill/ } keys %s) {
+	say '## Backfill by background workers, against the serial sync';
+	say '';
+	say 'A fresh `create_target` table each time; 16 slices of `update_time`; seconds from `backfill()` until `job_wait()` returns';
+	say '(the job\'s ANALYZE, by its last worker, after that: "statistics after"). Speed-up = the serial initial sync (f, the defaults) ÷ the backfill.';
+	say 'Worker memory = the largest RssAnon of any worker process while it ran slices, sampled every 100 ms (absolute, not above idle);';
+	say 'the ANALYZE column is the last worker\'s peak while it ANALYZEd the target: PostgreSQL\'s ANALYZE, which costs any session that runs it as much';
+	say '(f_sync_inrun\'s backend pays it inside the run).';
+	say '';
+	say '| table | workers | s | rows/s | speed-up against sync | statistics after, s | workers seen | worker private peak running slices, MB (median / max) | ANALYZE, MB |';
+	say '|---|---:|---:|---:|---:|---:|---:|---:|---:|';
+	for my $t ($wide, $narrow) {
+		my $sync = get('f_sync', $t);
+		say '| ', join(' | ', "`$t`", 'serial sync', $sync ? fmt($sync->{secs}, 2) : '—', $sync ? big($sync->{rows_s}) : '—',
+			'1.00', $sync ? fmt($sync->{stats}, 1) : '—', '—', '—', '—'), ' |' if $sync;
+		for my $w (1, 2, 4) {
+			my $x = $s{"h_backfill_w$w|$t"} or next;
+			if ($x->{status} ne 'ok') { say "| `$t` | $w | " . cell("h_backfill_w$w", $t) . ' | | | | | | |'; next; }
+			say '| ', join(' | ', "`$t`", $w, fmt($x->{secs}, 2), big($x->{rows_s}),
+				fmt(ratio($sync && $sync->{secs}, $x->{secs}), 2), fmt($x->{stats}, 1), fmt($x->{workers_seen}, 0),
+				fmt($x->{worker_mb}, 1) . ' / ' . fmt($x->{worker_max_mb}, 1), fmt($x->{analyze_mb}, 1)), ' |';
+		}
+	}
+	say '';
+}
 
 # ---- the issue's targets -------------------------------------------------
 my @targets;
@@ -196,21 +239,31 @@ for my $t ($wide, $narrow) {
 	target("`$t`: mysql_fdw (unlogged) ÷ landing", ratio(secs('d_fdw_unlogged', $t), secs('f_land', $t)), '>=', $t eq $wide ? 3 : undef);
 	my $pgl = minof(secs('e_pgloader_default', $t), secs('e_pgloader_tuned', $t));
 	target("`$t`: pgloader (best that finished) ÷ landing", ratio($pgl, secs('f_land', $t)), '>=', $t eq $wide ? 4 : undef);
-	target("`$t`: whole initial sync ÷ COPY FROM file into the same kind of table",
-		ratio(secs('f_sync', $t), secs('f_copy_logged_pk', $t)), '<=', 1.25);
-	target("`$t`: the same, both with toast_tuple_target=8160",
-		ratio(secs('f_sync_t8160', $t), secs('f_copy_logged_pk_t8160', $t)), '<=', 1.25) if get('f_sync_t8160', $t);
-	target("`$t`: the same, both with toast_tuple_target=8160, without the in-run ANALYZE",
-		ratio(secs('f_sync_t8160_noanalyze', $t), secs('f_copy_logged_pk_t8160', $t)), '<=', 1.25) if get('f_sync_t8160_noanalyze', $t);
-	target("`$t`: the same, without the in-run ANALYZE",
-		ratio(secs('f_sync_noanalyze', $t), secs('f_copy_logged_pk', $t)), '<=', 1.25) if get('f_sync_noanalyze', $t);
-	target("`$t`: mysql_fdw into a logged PK table ÷ whole sync", ratio(secs('d_fdw_logged_pk', $t), secs('f_sync', $t)), '>=', 2);
-	target("`$t`: the same, without the in-run ANALYZE",
-		ratio(secs('d_fdw_logged_pk', $t), secs('f_sync_noanalyze', $t)), '>=', 2) if get('f_sync_noanalyze', $t);
-	target("`$t`: the same, both with toast_tuple_target=8160",
-		ratio(secs('d_fdw_logged_pk_t8160', $t), secs('f_sync_t8160', $t)), '>=', 2) if get('f_sync_t8160', $t);
-	target("`$t`: the same, both with toast_tuple_target=8160, without the in-run ANALYZE",
-		ratio(secs('d_fdw_logged_pk_t8160', $t), secs('f_sync_t8160_noanalyze', $t)), '>=', 2) if get('f_sync_t8160_noanalyze', $t);
+	# create_target's table has toast_tuple_target=8160 (the wide case's
+	# peers get that kind of table too); the narrow one's rows are far below
+	# the TOAST threshold, so its peers use the default storage.
+	my ($copy_same, $fdw_same) = $t eq $wide ? ('f_copy_logged_pk_t8160', 'd_fdw_logged_pk_t8160') : ('f_copy_logged_pk', 'd_fdw_logged_pk');
+	target("`$t`: whole initial sync (defaults) ÷ COPY FROM file into the same kind of table",
+		ratio(secs('f_sync', $t), secs($copy_same, $t)), '<=', 1.25);
+	target("`$t`: the same with the ANALYZE in the run",
+		ratio(secs('f_sync_inrun', $t), secs($copy_same, $t))) if get('f_sync_inrun', $t);
+	target("`$t`: sync into create_target(compress => true)'s table ÷ COPY FROM file into a default-storage table",
+		ratio(secs('f_sync_compressed', $t), secs('f_copy_logged_pk', $t)), '<=', 1.25) if get('f_sync_compressed', $t);
+	target("`$t`: mysql_fdw into the same kind of table ÷ whole sync (defaults)", ratio(secs($fdw_same, $t), secs('f_sync', $t)), '>=', 2);
+	target("`$t`: mysql_fdw into a default-storage PK table ÷ whole sync (defaults)",
+		ratio(secs('d_fdw_logged_pk', $t), secs('f_sync', $t)), '>=', 2) if $t eq $wide;
+	target("`$t`: mysql_fdw into the same kind of table ÷ sync with the ANALYZE in the run",
+		ratio(secs($fdw_same, $t), secs('f_sync_inrun', $t))) if get('f_sync_inrun', $t);
+	my $plain = get('f_sync', $t);
+	my $comp = get('f_sync_compressed', $t);
+	target("`$t`: target size, compress => true ÷ the default", ratio($comp && $comp->{size_mb}, $plain && $plain->{size_mb}))
+		if $comp && $plain;
+	for my $w (1, 2, 4) {
+		target("`$t`: backfill with $w worker(s), speed-up against the serial sync",
+			ratio(secs('f_sync', $t), secs("h_backfill_w$w", $t))) if get("h_backfill_w$w", $t);
+	}
+	my $wmax = maxof(map { my $x = get("h_backfill_w$_", $t); $x ? $x->{worker_max_mb} : undef } 1, 2, 4);
+	target("`$t`: backfill, largest private peak of any worker running slices", $wmax, '<', 64, ' MB') if defined $wmax;
 }
 if (@inc) {
 	my ($small, $large, $change) = @inc;
@@ -224,6 +277,20 @@ if (@inc) {
 		ratio($gl && $gl->{secs}, $gs && $gs->{secs}), '<=', 1.2);
 	target(sprintf('incremental: merge phase, %s-row ÷ %s-row target', big($large), big($small)),
 		ratio($gl && $gl->{merge}, $gs && $gs->{merge}), '<=', 1.2);
+}
+if (@winc) {
+	my ($small, $large, $change) = @winc;
+	for my $m (qw(g_wide_incremental g_wide_incremental_worker)) {
+		my $where = $m =~ /worker/ ? 'in a worker' : 'in the foreground';
+		my $gs = get($m, 'wide_small');
+		my $gl = get($m, 'wide_large');
+		target(sprintf('wide incremental %s: whole sync of the %s-row change into %s × 166, seconds', $where, big($change), big($large)),
+			$gl ? $gl->{secs} : undef, '<', 1, ' s');
+		target(sprintf('wide incremental %s: the same into %s × 166, seconds', $where, big($small)),
+			$gs ? $gs->{secs} : undef, '<', 1, ' s');
+		target(sprintf('wide incremental %s: whole sync, %s-row ÷ %s-row target', $where, big($large), big($small)),
+			ratio($gl && $gl->{secs}, $gs && $gs->{secs}), '<=', 1.2);
+	}
 }
 for my $t ($wide, $narrow) {
 	my $x = get('f_sync', $t) or next;
@@ -250,6 +317,21 @@ say '|---|---:|---:|---|';
 say '| ', join(' | ', @$_), ' |' for @targets;
 say '';
 
+if (@winc) {
+	say sprintf('## Wide incremental: %s changed rows of 166 columns (4,398 updates + 1,000 new keys)', big($winc[2]));
+	say '';
+	say '| where | target rows | whole sync s | pull s | merge s | finish s | WAL MB | rows pulled | inserted / updated / unchanged |';
+	say '|---|---:|---:|---:|---:|---:|---:|---:|---|';
+	for my $m (qw(g_wide_incremental g_wide_incremental_worker)) {
+		for my $t (qw(wide_small wide_large)) {
+			my $x = get($m, $t) or next;
+			say '| ', join(' | ', $m =~ /worker/ ? 'worker' : 'foreground', big($t eq 'wide_small' ? $winc[0] : $winc[1]),
+				fmt($x->{secs}, 3), fmt($x->{pull}, 3), fmt($x->{merge}, 3), fmt($x->{finish}, 3), fmt($x->{wal_mb}, 1),
+				big($x->{rows}), $x->{note} =~ s/;/,/gr), ' |';
+		}
+	}
+	say '';
+}
 if (@inc) {
 	say sprintf('## Incremental sync of %s changed rows (%s updates + %s new keys)', big($inc[2]), '4,000', '1,000');
 	say '';
@@ -270,13 +352,13 @@ print $o $text;
 close $o;
 
 open my $c, '>', "$out.csv" or die "$out.csv: $!\n";
-print $c "measure,table,status,runs_ok,median_s,min_s,max_s,rows,rows_per_s,mb_per_s,pull_s,merge_s,finish_s,private_peak_above_idle_mb,vmhwm_above_idle_mb,pgloader_rss_mb,note\n";
+print $c "measure,table,status,runs_ok,median_s,min_s,max_s,rows,rows_per_s,mb_per_s,pull_s,merge_s,finish_s,private_peak_above_idle_mb,vmhwm_above_idle_mb,pgloader_rss_mb,wal_mb,statistics_after_s,target_mb,worker_private_peak_mb,note\n";
 for my $m (map { $_->[0] } @measures) {
-	for my $t ($wide, $narrow, 'inc_small', 'inc_large') {
+	for my $t ($wide, $narrow, 'inc_small', 'inc_large', 'wide_small', 'wide_large') {
 		my $x = $s{"$m|$t"} or next;
 		print $c join(',', $m, $t, $x->{status}, $x->{n}, map({ defined $_ ? $_ : '' } @$x{qw(secs min max rows)}),
 			defined $x->{rows_s} ? sprintf('%.0f', $x->{rows_s}) : '', defined $x->{mb_s} ? sprintf('%.2f', $x->{mb_s}) : '',
-			map({ defined $_ && $_ ne '' ? sprintf('%.3f', $_) : '' } @$x{qw(pull merge finish anon_mb hwm_mb rss_mb)}),
+			map({ defined $_ && $_ ne '' ? sprintf('%.3f', $_) : '' } @$x{qw(pull merge finish anon_mb hwm_mb rss_mb wal_mb stats size_mb worker_max_mb)}),
 			($x->{note} // '')), "\n";
 	}
 }
