@@ -108,7 +108,22 @@ SELECT table_name, status, load_path, rows_pulled, round(pull_s::numeric, 2) AS 
   FROM etl_stream.runs ORDER BY run_id DESC LIMIT 1;
 
 \echo
-\echo '== 12. Status per table at the end'
+\echo '== 12. A backfill by 2 background workers: the same history sliced by update_time, each slice committed on its own'
+SELECT name FROM etl_stream.add_table('tracking_backfill', server => 'shop',
+         source_table => 'ecs_tracking_history', watermark => 'update_time');
+SELECT etl_stream.create_target('tracking_backfill');
+SELECT etl_stream.backfill('tracking_backfill', slice => '100000', workers => 2) AS job \gset
+SELECT pg_sleep(1);
+SELECT pid, job_id, slice, phase, rows_pulled, date_trunc('second', job_eta) AS job_eta
+  FROM etl_stream.progress WHERE job_id = :job ORDER BY pid;
+SELECT job_id, kind, state, workers, tasks_done, tasks_total, rows_merged,
+       date_trunc('second', finished_at - started_at) AS took
+  FROM etl_stream.job_wait(:job);
+SELECT state, count(*) AS slices, sum(rows_merged) AS rows_merged, count(DISTINCT worker_pid) AS workers
+  FROM etl_stream.tasks WHERE job_id = :job GROUP BY state;
+
+\echo
+\echo '== 13. Status per table at the end'
 SELECT name, strategy, current_watermark, last_status, last_rows_pulled, last_rows_changed,
        date_trunc('second', since_last_success) AS since_last_success, last_error
   FROM etl_stream.status ORDER BY name;
