@@ -1,3 +1,0 @@
---
--- 0.2.0 -> 0.3.0, after the functions are (re)defined: nothing more.
---
