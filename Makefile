@@ -17,13 +17,14 @@ OBJS = \
 	src/convert.o \
 	src/land.o \
 	src/run_record.o \
+	src/retry.o \
 	src/sync_all.o \
 	src/workers.o \
 	src/progress.o
 
 EXTENSION = etl_stream
-EXT_VERSION = 0.3.0
-PREV_VERSION = 0.2.0
+EXT_VERSION = 0.4.0
+PREV_VERSION = 0.3.0
 
 # The SQL objects are one file per concern in sql/objects/, concatenated
 # into the install script of this version.  Its upgrade script from the
@@ -32,13 +33,14 @@ PREV_VERSION = 0.2.0
 # functions and views, then the rest of the migration.  Released versions'
 # scripts are kept as shipped (docs/architecture.md).
 OBJECT_SQL = $(sort $(wildcard sql/objects/*.sql))
-CATALOG_SQL = sql/objects/10_catalog.sql sql/objects/11_catalog_jobs.sql
-NEW_CATALOG_SQL = sql/objects/11_catalog_jobs.sql
+CATALOG_SQL = sql/objects/10_catalog.sql sql/objects/11_catalog_jobs.sql \
+	sql/objects/12_catalog_schedules.sql
+NEW_CATALOG_SQL = sql/objects/12_catalog_schedules.sql
 REPLACEABLE_SQL = $(filter-out $(CATALOG_SQL),$(OBJECT_SQL))
 UPGRADE_SQL = sql/upgrade/$(PREV_VERSION)--$(EXT_VERSION).sql $(NEW_CATALOG_SQL) \
 	$(REPLACEABLE_SQL) sql/upgrade/$(PREV_VERSION)--$(EXT_VERSION)-after.sql
 
-DATA = sql/etl_stream--0.1.0.sql sql/etl_stream--0.1.0--0.2.0.sql
+DATA = sql/etl_stream--0.1.0.sql sql/etl_stream--0.1.0--0.2.0.sql sql/etl_stream--0.2.0--0.3.0.sql
 DATA_built = sql/etl_stream--$(EXT_VERSION).sql sql/etl_stream--$(PREV_VERSION)--$(EXT_VERSION).sql
 
 REGRESS = setup options connection types query cancel sync direct runs

@@ -78,6 +78,7 @@ struct SourceConnection
 	MemoryContext cxt;			/* holds opts and endpoint */
 	unsigned long thread_id;	/* MySQL connection id, for KILL QUERY */
 	bool		invalidated;	/* options changed: reconnect when idle */
+	bool		io_timed_out;	/* the library's read or write timeout passed */
 	uint32		server_hashvalue;
 	uint32		mapping_hashvalue;
 };
@@ -92,6 +93,7 @@ static void close_connection(SourceConnection *conn);
 static void kill_remote_query(SourceConnection *conn);
 static int	wait_for_source(SourceConnection *conn, int status,
 							TimestampTz deadline);
+static int	source_sqlstate(unsigned int code, bool connecting);
 static void report_source_error(SourceConnection *conn, const char *doing)
 			pg_attribute_noreturn();
 static void end_unfinished_connections(void);
@@ -288,6 +290,7 @@ open_connection(SourceConnection *conn, ForeignServer *server,
 
 	strlcpy(conn->server_name, server->servername, NAMEDATALEN);
 	conn->invalidated = false;
+	conn->io_timed_out = false;
 	conn->server_hashvalue =
 		GetSysCacheHashValue1(FOREIGNSERVEROID,
 							  ObjectIdGetDatum(server->serverid));
@@ -345,7 +348,7 @@ open_connection(SourceConnection *conn, ForeignServer *server,
 
 		close_connection(conn);
 		ereport(ERROR,
-				(errcode(ERRCODE_SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION),
+				(errcode(source_sqlstate(code, true)),
 				 errmsg("could not connect to MySQL server \"%s\" at %s",
 						server->servername, conn->endpoint),
 				 errdetail_internal("MySQL error %u: %s", code, message)));
@@ -360,7 +363,7 @@ open_connection(SourceConnection *conn, ForeignServer *server,
 	{
 		close_connection(conn);
 		ereport(ERROR,
-				(errcode(ERRCODE_SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION),
+				(errcode(ERRCODE_SQLSERVER_REJECTED_ESTABLISHMENT_OF_SQLCONNECTION),
 				 errmsg("could not connect to MySQL server \"%s\" at %s",
 						server->servername, conn->endpoint),
 				 errdetail("ssl_mode is \"%s\", but the server does not support TLS.",
@@ -514,7 +517,10 @@ wait_for_source(SourceConnection *conn, int status, TimestampTz deadline)
 			if (deadline != 0 && GetCurrentTimestamp() >= deadline)
 				return 0;
 			if (lib_timeout >= 0)
+			{
+				conn->io_timed_out = true;
 				return MYSQL_WAIT_TIMEOUT;
+			}
 		}
 	}
 }
@@ -529,6 +535,46 @@ is_client_error(unsigned int code)
 {
 	return (code >= CR_MIN_ERROR && code <= CR_MAX_ERROR) ||
 		code >= 5000;			/* Connector/C's own range */
+}
+
+/*
+ * The SQLSTATE of a MySQL error: what the condition is in PostgreSQL's
+ * terms, so that a run can tell a transient failure (a lost connection, a
+ * lock wait timeout, a deadlock, a server gone read-only in a failover)
+ * from one that would only fail again (run.c's retries, sync.md).
+ */
+static int
+source_sqlstate(unsigned int code, bool connecting)
+{
+	switch (code)
+	{
+		case 1040:				/* ER_CON_COUNT_ERROR */
+		case 1203:				/* ER_TOO_MANY_USER_CONNECTIONS */
+			return ERRCODE_TOO_MANY_CONNECTIONS;
+		case 1049:				/* ER_BAD_DB_ERROR */
+			return ERRCODE_UNDEFINED_DATABASE;
+		case 1205:				/* ER_LOCK_WAIT_TIMEOUT */
+			return ERRCODE_LOCK_NOT_AVAILABLE;
+		case 1213:				/* ER_LOCK_DEADLOCK */
+			return ERRCODE_T_R_DEADLOCK_DETECTED;
+		case 1290:				/* ER_OPTION_PREVENTS_STATEMENT (read_only) */
+		case 1836:				/* ER_READ_ONLY_MODE */
+			return ERRCODE_READ_ONLY_SQL_TRANSACTION;
+		case 1044:				/* ER_DBACCESS_DENIED_ERROR */
+		case 1045:				/* ER_ACCESS_DENIED_ERROR */
+		case 1698:				/* ER_ACCESS_DENIED_NO_PASSWORD_ERROR */
+		case 2059:				/* CR_AUTH_PLUGIN_CANNOT_LOAD */
+			return ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION;
+		case 2026:				/* CR_SSL_CONNECTION_ERROR: a certificate, say */
+			return ERRCODE_SQLSERVER_REJECTED_ESTABLISHMENT_OF_SQLCONNECTION;
+	}
+	/* the server could not be reached, or the connection was lost */
+	if (is_client_error(code))
+		return connecting ? ERRCODE_SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION :
+			ERRCODE_CONNECTION_FAILURE;
+	/* the server answered, and refused */
+	return connecting ? ERRCODE_SQLSERVER_REJECTED_ESTABLISHMENT_OF_SQLCONNECTION :
+		ERRCODE_FDW_ERROR;
 }
 
 static void
@@ -559,8 +605,18 @@ report_source_error(SourceConnection *conn, const char *doing)
 		conn->state = CONN_IDLE;
 	}
 
+	/* a timeout is named as one, not as the lost connection it leaves */
+	if (client_error && conn->io_timed_out)
+		ereport(ERROR,
+				(errcode(ERRCODE_CONNECTION_FAILURE),
+				 errmsg("no data from MySQL server \"%s\" at %s for %d s while %s",
+						conn->server_name, conn->endpoint,
+						Max(conn->opts->read_timeout, conn->opts->write_timeout), doing),
+				 errdetail_internal("The server's read_timeout is %d s (write_timeout %d s); MySQL error %u (SQLSTATE %s): %s",
+									conn->opts->read_timeout, conn->opts->write_timeout,
+									code, sqlstate, message)));
 	ereport(ERROR,
-			(errcode(client_error ? ERRCODE_CONNECTION_FAILURE : ERRCODE_FDW_ERROR),
+			(errcode(source_sqlstate(code, false)),
 			 errmsg("MySQL server \"%s\" at %s failed while %s",
 					conn->server_name, conn->endpoint, doing),
 			 errdetail_internal("MySQL error %u (SQLSTATE %s): %s",
@@ -579,6 +635,7 @@ send_statement(SourceConnection *conn, const char *sql)
 
 	Assert(conn->state == CONN_IDLE && conn->mysql != NULL);
 	conn->state = CONN_BUSY;
+	conn->io_timed_out = false;
 
 	status = mysql_real_query_start(&ret, conn->mysql, sql, strlen(sql));
 	while (status != 0)

@@ -175,7 +175,8 @@ typedef enum RunStatus
 {
 	RUN_SUCCESS,
 	RUN_FAILED,
-	RUN_SKIPPED
+	RUN_SKIPPED,
+	RUN_TIMED_OUT				/* stopped at the table's timeout */
 } RunStatus;
 
 /* A run, as etl_stream.runs records it */
@@ -225,6 +226,7 @@ extern void exec_sql(const char *sql, SqlArgs *args);
 /* run_record.c */
 extern int64 record_run(SyncRun *run, Datum *row);
 extern void warn_failed_run(SyncRun *run);
+extern const char *run_phase_doing(RunPhase phase);
 
 /* workers.c: background workers */
 typedef enum WorkerMode
@@ -240,12 +242,17 @@ extern bool workers_available(void);
 extern void start_workers_at_commit(int64 job_id, int count, Oid roleid);
 extern bool analyze_at_commit(Oid relid);
 extern int	launch_workers(WorkerMode mode, Oid roleid, int64 job_id, int count,
-						   bool wait, int parallel);
+						   bool wait, int parallel, const char *schedule);
 extern void cancel_job_workers(int64 job_id);
 extern int	job_worker_count(int64 job_id, bool with_wanted);
 extern void require_worker_budget(void);
 
+/* retry.c */
+extern int64 retry_delay_ms(Datum run_row);
+extern void wait_before_retry(int64 ms, const char *table, int next_attempt);
+
 /* sync_all.c */
-extern void create_sync_all_job(int64 job_id, bool wait, int parallel);
+extern void create_sync_all_job(int64 job_id, bool wait, int parallel,
+								const char *schedule);
 
 #endif							/* ETL_STREAM_H */

@@ -59,6 +59,8 @@ typedef struct Registration
 	char	   *high_watermark;
 	List	   *key_columns;	/* of char * */
 	char	   *label;			/* 'table "x" (MySQL `t`)', for messages */
+	int64		timeout_ms;		/* the run's timeout; 0: none */
+	char	   *timeout_text;	/* as the user wrote it, for messages */
 } Registration;
 
 /* What etl_stream._plan() made of it */
@@ -203,10 +205,59 @@ count_rows(const char *table)
 	return result_int8(1);
 }
 
+/* ----------------------------------------------------------------
+ *		The run's timeout
+ * ----------------------------------------------------------------
+ */
+
+static TimeoutId run_timeout_id = MAX_TIMEOUTS;
+static volatile sig_atomic_t run_timed_out = false;
+
+/* In the signal handler: stop the run as a cancel would */
+static void
+run_timeout_handler(void)
+{
+	run_timed_out = true;
+	InterruptPending = true;
+	QueryCancelPending = true;
+	SetLatch(MyLatch);
+}
+
+/* The table's timeout (etl_stream.tables.timeout) starts; ms 0: none */
+static void
+arm_run_timeout(int64 ms)
+{
+	run_timed_out = false;
+	if (ms <= 0)
+		return;
+	if (run_timeout_id == MAX_TIMEOUTS)
+		run_timeout_id = RegisterTimeout(USER_TIMEOUT, run_timeout_handler);
+	enable_timeout_after(run_timeout_id, (int) Min(ms, INT_MAX));
+}
+
+/*
+ * The timeout stops; whether it fired.  A cancel it raised that nothing
+ * has seen yet (it fired as the run ended) is withdrawn.
+ */
+static bool
+disarm_run_timeout(void)
+{
+	bool		fired;
+
+	if (run_timeout_id != MAX_TIMEOUTS)
+		disable_timeout(run_timeout_id, false);
+	fired = run_timed_out;
+	if (fired)
+		QueryCancelPending = false;
+	run_timed_out = false;
+	return fired;
+}
+
 /*
  * Run a step in a subtransaction.  True if it succeeded; if not, it is
  * rolled back and its error is in *error, except a cancel (or
  * statement_timeout), which is not a step's failure and is raised on.
+ * The cancel the run's own timeout raises is the step's failure.
  */
 static bool
 in_subtransaction(RunStep step, RunState *rs, ErrorData **error)
@@ -231,7 +282,7 @@ in_subtransaction(RunStep step, RunState *rs, ErrorData **error)
 		RollbackAndReleaseCurrentSubTransaction();
 		MemoryContextSwitchTo(oldcxt);
 		CurrentResourceOwner = oldowner;
-		if ((*error)->sqlerrcode == ERRCODE_QUERY_CANCELED)
+		if ((*error)->sqlerrcode == ERRCODE_QUERY_CANCELED && !run_timed_out)
 			ReThrowError(*error);
 		return false;
 	}
@@ -259,7 +310,8 @@ read_registration(const char *name, const char *lock, Registration *reg)
 	sql_arg_text(&args, name);
 	exec_sql(psprintf("SELECT t, t.name, t.server, t.strategy, t.enabled,"
 					  "       t.watermark IS NOT NULL, t.high_watermark, t.key_columns,"
-					  "       format('table \"%%s\" (MySQL %%s)', t.name, etl_stream._source_name(t))"
+					  "       format('table \"%%s\" (MySQL %%s)', t.name, etl_stream._source_name(t)),"
+					  "       coalesce(ceil(extract(epoch FROM t.timeout) * 1000)::bigint, 0), t.timeout"
 					  "  FROM etl_stream.tables t WHERE t.name = $1 %s",
 					  lock ? lock : ""),
 			 &args);
@@ -279,6 +331,8 @@ read_registration(const char *name, const char *lock, Registration *reg)
 	for (int i = 0; i < nkeys; i++)
 		reg->key_columns = lappend(reg->key_columns, TextDatumGetCString(elems[i]));
 	reg->label = result_text(9);
+	reg->timeout_ms = result_int8(10);
+	reg->timeout_text = result_text(11);
 	return true;
 }
 
@@ -690,6 +744,8 @@ run_sync(const SyncRequest *req)
 	RunState	rs;
 	ErrorData  *error;
 	Datum		result;
+	bool		ok;
+	bool		timed_out;
 
 	memset(&run, 0, sizeof(SyncRun));
 	memset(&rs, 0, sizeof(RunState));
@@ -741,12 +797,24 @@ run_sync(const SyncRequest *req)
 		rs.full_refresh = strcmp(rs.reg.strategy, "full_refresh") == 0;
 		make_plan(&rs, NULL, &rs.plan);
 		run.cutoff = rs.plan.cutoff;
-		if (in_subtransaction(execute_step, &rs, &error))
+		arm_run_timeout(rs.reg.timeout_ms);
+		ok = in_subtransaction(execute_step, &rs, &error);
+		timed_out = disarm_run_timeout();
+		if (ok)
 			run.status = RUN_SUCCESS;
 		else
 		{
 			/* what was written is gone; what was read is kept in the record */
 			run.status = RUN_FAILED;
+			if (timed_out && error->sqlerrcode == ERRCODE_QUERY_CANCELED)
+			{
+				run.status = RUN_TIMED_OUT;
+				error->message = psprintf("the run of etl_stream table \"%s\" timed out after %s",
+										  rs.reg.name, rs.reg.timeout_text);
+				error->detail = psprintf("It was stopped while %s, and rolled back; its MySQL statement was killed.",
+										 run_phase_doing(run.phase));
+				error->hint = pstrdup("etl_stream.alter_table(name, timeout => ...) changes the timeout.");
+			}
 			run.error = error;
 			run.rows_inserted = run.rows_updated = 0;
 			run.rows_unchanged = run.rows_deleted = 0;
@@ -757,7 +825,7 @@ run_sync(const SyncRequest *req)
 	run.finished_at = GetCurrentTimestamp();
 	(void) record_run(&run, &result);
 	progress_end();
-	if (run.status == RUN_FAILED)
+	if (run.status == RUN_FAILED || run.status == RUN_TIMED_OUT)
 		warn_failed_run(&run);
 	SPI_finish();
 	return result;

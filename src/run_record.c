@@ -48,6 +48,8 @@ status_name(RunStatus status)
 			return "failed";
 		case RUN_SKIPPED:
 			return "skipped";
+		case RUN_TIMED_OUT:
+			return "timed_out";
 	}
 	return "?";
 }
@@ -108,7 +110,8 @@ record_run(SyncRun *run, Datum *row)
 	const char *failed_phase = NULL;
 	int64		run_id;
 	bool		isnull;
-	if (run->status == RUN_FAILED)
+
+	if (run->status == RUN_FAILED || run->status == RUN_TIMED_OUT)
 		failed_phase = run_phase_name(run->phase);
 
 	sql_arg_text(&a, run->table_name);
@@ -183,6 +186,18 @@ record_run(SyncRun *run, Datum *row)
 void
 warn_failed_run(SyncRun *run)
 {
+	ereport(WARNING,
+			(errcode(ERRCODE_WARNING),
+			 errmsg("sync of etl_stream table \"%s\" %s while %s: %s",
+					run->table_name,
+					run->status == RUN_TIMED_OUT ? "timed out" : "failed",
+					run_phase_doing(run->phase), error_text(run->error))));
+}
+
+/* What a run does in a phase, for messages: "pulling" */
+const char *
+run_phase_doing(RunPhase phase)
+{
 	static const char *const doing[] = {
 		[RUN_PHASE_LOCK] = "locking",
 		[RUN_PHASE_CONNECT] = "connecting",
@@ -191,8 +206,5 @@ warn_failed_run(SyncRun *run)
 		[RUN_PHASE_FINISH] = "finishing",
 	};
 
-	ereport(WARNING,
-			(errcode(ERRCODE_WARNING),
-			 errmsg("sync of etl_stream table \"%s\" failed while %s: %s",
-					run->table_name, doing[run->phase], error_text(run->error))));
+	return doing[phase];
 }

@@ -46,20 +46,33 @@ typedef struct OrderedTable
 	char	   *status;			/* of its run in this call, once run */
 } OrderedTable;
 
-#define ORDER_SQL \
+/*
+ * The tables in order; the parameter p names a schedule, for its tables
+ * (all when it names none), or is NULL for all
+ */
+#define ORDER_SQL(p) \
 	"SELECT name, position, depends_on FROM etl_stream._sync_order(" \
-	"  ARRAY(SELECT name FROM etl_stream.tables WHERE enabled)) ORDER BY position"
+	"  ARRAY(SELECT t.name FROM etl_stream.tables t" \
+	"         WHERE t.enabled AND (" p "::text IS NULL OR t.name = ANY (coalesce(" \
+	"                 (SELECT s.tables FROM etl_stream.schedule_defs s WHERE s.name = " p ")," \
+	"                 ARRAY[t.name]))))) ORDER BY position"
 
 PG_FUNCTION_INFO_V1(etl_stream_sync_all);
 PG_FUNCTION_INFO_V1(etl_stream_sync_all_proc);
+PG_FUNCTION_INFO_V1(etl_stream_run_schedule);
 
-/* The enabled tables in dependency order, in cxt (SPI must be connected) */
+/*
+ * The enabled tables in dependency order, those of a schedule if one is
+ * named, in cxt (SPI must be connected)
+ */
 static OrderedTable *
-tables_in_order(int *count, MemoryContext cxt)
+tables_in_order(int *count, MemoryContext cxt, const char *schedule)
 {
 	OrderedTable *tables;
+	SqlArgs		args = {0};
 
-	exec_sql(ORDER_SQL, NULL);
+	sql_arg_text(&args, schedule);
+	exec_sql(ORDER_SQL("$1"), &args);
 	*count = (int) SPI_processed;
 	tables = MemoryContextAllocZero(cxt, sizeof(OrderedTable) * Max(*count, 1));
 	for (int i = 0; i < *count; i++)
@@ -113,11 +126,11 @@ run_status(Datum row, MemoryContext cxt)
 
 /*
  * Run one table of the call, or record it as skipped; its status goes into
- * t, and its row of etl_stream.runs into rows when given.
+ * t, and its row of etl_stream.runs into rows when given.  Returns the row.
  */
-static void
-sync_one(OrderedTable *tables, OrderedTable *t, bool wait, Tuplestorestate *rows,
-		 TupleDesc desc, MemoryContext cxt)
+static Datum
+sync_one(OrderedTable *tables, OrderedTable *t, bool wait, int attempt,
+		 Tuplestorestate *rows, MemoryContext cxt)
 {
 	SyncRequest req = {0};
 	char	   *reason = unmet_dependency(tables, t);
@@ -126,7 +139,7 @@ sync_one(OrderedTable *tables, OrderedTable *t, bool wait, Tuplestorestate *rows
 
 	req.name = t->name;
 	req.wait = wait;
-	req.attempt = 1;
+	req.attempt = attempt;
 	if (reason == NULL)
 		row = run_sync(&req);
 	else
@@ -148,6 +161,48 @@ sync_one(OrderedTable *tables, OrderedTable *t, bool wait, Tuplestorestate *rows
 		tuple.t_data = (HeapTupleHeader) DatumGetPointer(row);
 		tuplestore_puttuple(rows, &tuple);
 	}
+	return row;
+}
+
+/*
+ * The tables, each in a transaction of its own (the caller's is committed
+ * first, and SPI connected nonatomic), each table's attempts until one
+ * succeeds or there is none left (retry.c).  Returns how many tables
+ * failed or timed out in the end; their names and outcomes in failures.
+ */
+static int
+sync_committing(const char *schedule, bool wait, StringInfo failures, MemoryContext cxt)
+{
+	OrderedTable *tables;
+	int			count;
+	int			failed = 0;
+
+	PushActiveSnapshot(GetTransactionSnapshot());
+	tables = tables_in_order(&count, cxt, schedule);
+	PopActiveSnapshot();
+	for (int i = 0; i < count; i++)
+	{
+		for (int attempt = 1;; attempt++)
+		{
+			int64		delay;
+
+			PushActiveSnapshot(GetTransactionSnapshot());
+			delay = retry_delay_ms(sync_one(tables, &tables[i], wait, attempt, NULL, cxt));
+			PopActiveSnapshot();
+			SPI_commit();
+			CHECK_FOR_INTERRUPTS();
+			if (delay < 0)
+				break;
+			wait_before_retry(delay, tables[i].name, attempt + 1);
+		}
+		if (strcmp(tables[i].status, "failed") == 0 || strcmp(tables[i].status, "timed_out") == 0)
+		{
+			appendStringInfo(failures, "%s%s: %s", failed > 0 ? ", " : "",
+							 tables[i].name, tables[i].status);
+			failed++;
+		}
+	}
+	return failed;
 }
 
 /* ----------------------------------------------------------------
@@ -160,7 +215,7 @@ sync_one(OrderedTable *tables, OrderedTable *t, bool wait, Tuplestorestate *rows
  * the caller) and a task per table, committed, then the other workers.
  */
 void
-create_sync_all_job(int64 job_id, bool wait, int parallel)
+create_sync_all_job(int64 job_id, bool wait, int parallel, const char *schedule)
 {
 	SqlArgs		args = {0};
 
@@ -173,7 +228,8 @@ create_sync_all_job(int64 job_id, bool wait, int parallel)
 	sql_arg(&args, INT8OID, Int64GetDatum(job_id), false);
 	sql_arg(&args, INT4OID, Int32GetDatum(parallel), false);
 	sql_arg(&args, BOOLOID, BoolGetDatum(wait), false);
-	exec_sql("WITH o AS (" ORDER_SQL "),"
+	sql_arg_text(&args, schedule);
+	exec_sql("WITH o AS (" ORDER_SQL("$4") "),"
 			 "     j AS (INSERT INTO etl_stream.jobs (job_id, kind, tables, workers, wait, tasks_total)"
 			 "           SELECT $1, 'sync_all', coalesce(array_agg(name ORDER BY position), '{}'), $2, $3,"
 			 "                  count(*) FROM o"
@@ -186,7 +242,7 @@ create_sync_all_job(int64 job_id, bool wait, int parallel)
 	pgstat_report_activity(STATE_IDLE, NULL);
 
 	if (parallel > 1)
-		(void) launch_workers(WORKER_TASKS, GetUserId(), job_id, parallel - 1, false, 0);
+		(void) launch_workers(WORKER_TASKS, GetUserId(), job_id, parallel - 1, false, 0, NULL);
 }
 
 /*
@@ -194,8 +250,8 @@ create_sync_all_job(int64 job_id, bool wait, int parallel)
  * it with n - 1 others; the caller waits for the job, then returns its runs.
  * A cancel of the caller stops the job's workers.
  */
-static void
-sync_all_in_workers(Tuplestorestate *rows, bool wait, int parallel)
+static int64
+sync_all_in_workers(Tuplestorestate *rows, bool wait, int parallel, const char *schedule)
 {
 	SqlArgs		args = {0};
 	int64		job_id;
@@ -218,7 +274,7 @@ sync_all_in_workers(Tuplestorestate *rows, bool wait, int parallel)
 	job_id = strtoll(SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1), NULL, 10);
 
 	/* the worker that makes the job; when none is free, wait for one */
-	while (launch_workers(WORKER_SYNC_ALL, GetUserId(), job_id, 1, wait, parallel) == 0)
+	while (launch_workers(WORKER_SYNC_ALL, GetUserId(), job_id, 1, wait, parallel, schedule) == 0)
 	{
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
 						 100, PG_WAIT_EXTENSION);
@@ -261,6 +317,8 @@ sync_all_in_workers(Tuplestorestate *rows, bool wait, int parallel)
 	}
 	PG_END_TRY();
 
+	if (rows == NULL)
+		return job_id;
 	exec_sql("SELECT r FROM etl_stream.runs r WHERE r.job_id = $1 ORDER BY r.run_id", &args);
 	for (uint64 i = 0; i < SPI_processed; i++)
 	{
@@ -276,6 +334,7 @@ sync_all_in_workers(Tuplestorestate *rows, bool wait, int parallel)
 		tuple.t_data = td;
 		tuplestore_puttuple(rows, &tuple);
 	}
+	return job_id;
 }
 
 /* ----------------------------------------------------------------
@@ -302,18 +361,40 @@ etl_stream_sync_all(PG_FUNCTION_ARGS)
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	if (parallel > 1)
-		sync_all_in_workers(rsinfo->setResult, wait, parallel);
+		(void) sync_all_in_workers(rsinfo->setResult, wait, parallel, NULL);
 	else
 	{
 		int			count;
-		OrderedTable *tables = tables_in_order(&count, CurrentMemoryContext);
+		OrderedTable *tables = tables_in_order(&count, CurrentMemoryContext, NULL);
 
 		for (int i = 0; i < count; i++)
-			sync_one(tables, &tables[i], wait, rsinfo->setResult, rsinfo->setDesc,
-					 CurrentMemoryContext);
+			(void) sync_one(tables, &tables[i], wait, 1, rsinfo->setResult,
+							CurrentMemoryContext);
 	}
 	SPI_finish();
 	return (Datum) 0;
+}
+
+/*
+ * A procedure that commits: CALLed outside a transaction block, SPI
+ * connected nonatomic.  Returns the memory context for what must outlive
+ * the commits (the tables and how their runs went).
+ */
+static MemoryContext
+begin_committing(FunctionCallInfo fcinfo, const char *what, const char *hint)
+{
+	MemoryContext cxt;
+
+	if (fcinfo->context == NULL || !IsA(fcinfo->context, CallContext) ||
+		castNode(CallContext, fcinfo->context)->atomic)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_TRANSACTION_TERMINATION),
+				 errmsg("%s cannot run inside a transaction block", what),
+				 errhint("%s", hint)));
+	cxt = AllocSetContextCreate(PortalContext, "etl_stream procedure", ALLOCSET_SMALL_SIZES);
+	if (SPI_connect_ext(SPI_OPT_NONATOMIC) != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	return cxt;
 }
 
 /*
@@ -327,36 +408,77 @@ etl_stream_sync_all(PG_FUNCTION_ARGS)
 Datum
 etl_stream_sync_all_proc(PG_FUNCTION_ARGS)
 {
-	bool		nonatomic = fcinfo->context != NULL &&
-		IsA(fcinfo->context, CallContext) &&
-		!castNode(CallContext, fcinfo->context)->atomic;
 	bool		wait = !PG_ARGISNULL(0) && PG_GETARG_BOOL(0);
 	MemoryContext cxt;
-	OrderedTable *tables;
-	int			count;
+	StringInfoData failures;
 
-	if (!nonatomic)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_TRANSACTION_TERMINATION),
-				 errmsg("etl_stream.sync_all_proc() cannot run inside a transaction block"),
-				 errhint("CALL it on its own to commit each table's run, or use SELECT etl_stream.sync_all() to sync every table in one transaction.")));
+	cxt = begin_committing(fcinfo, "etl_stream.sync_all_proc()",
+						   "CALL it on its own to commit each table's run, or use SELECT etl_stream.sync_all() to sync every table in one transaction.");
+	initStringInfo(&failures);
+	(void) sync_committing(NULL, wait, &failures, cxt);
+	SPI_finish();
+	MemoryContextDelete(cxt);
+	PG_RETURN_VOID();
+}
 
-	/* what must outlive the commits: the tables and how their runs went */
-	cxt = AllocSetContextCreate(PortalContext, "etl_stream sync_all_proc",
-								ALLOCSET_SMALL_SIZES);
-	if (SPI_connect_ext(SPI_OPT_NONATOMIC) != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
+/*
+ * CALL etl_stream.run_schedule(name text): what a schedule's pg_cron job
+ * runs.  Its tables in dependency order, each in a transaction of its own
+ * with its retries, or side by side in workers (parallel > 1).  The runs
+ * are committed first; then, if any table failed or timed out in the end,
+ * the call fails, so that cron.job_run_details says so.
+ */
+Datum
+etl_stream_run_schedule(PG_FUNCTION_ARGS)
+{
+	char	   *name = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	MemoryContext cxt;
+	StringInfoData failures;
+	SqlArgs		args = {0};
+	int			parallel;
+	int			failed;
+
+	cxt = begin_committing(fcinfo, "etl_stream.run_schedule()",
+						   "pg_cron CALLs it on its own; so can you.");
+	initStringInfo(&failures);
+	sql_arg_text(&args, name);
 	PushActiveSnapshot(GetTransactionSnapshot());
-	tables = tables_in_order(&count, cxt);
+	exec_sql("SELECT parallel FROM etl_stream.schedule_defs WHERE name = $1", &args);
 	PopActiveSnapshot();
-	for (int i = 0; i < count; i++)
+	if (SPI_processed == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("etl_stream schedule \"%s\" does not exist", name),
+				 errhint("Your schedules are listed in etl_stream.schedules.")));
+	parallel = atoi(SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1));
+
+	if (parallel <= 1)
+		failed = sync_committing(name, false, &failures, cxt);
+	else
 	{
-		PushActiveSnapshot(GetTransactionSnapshot());
-		sync_one(tables, &tables[i], wait, NULL, NULL, cxt);
-		PopActiveSnapshot();
+		int64		job_id;
+
 		SPI_commit();
-		CHECK_FOR_INTERRUPTS();
+		PushActiveSnapshot(GetTransactionSnapshot());
+		job_id = sync_all_in_workers(NULL, false, parallel, name);
+		args.n = 0;
+		sql_arg(&args, INT8OID, Int64GetDatum(job_id), false);
+		exec_sql("SELECT count(*), string_agg(t.table_name || ': ' || r.status, ', ' ORDER BY t.position)"
+				 "  FROM etl_stream.tasks t JOIN etl_stream.runs r USING (run_id)"
+				 " WHERE t.job_id = $1 AND r.status IN ('failed', 'timed_out')", &args);
+		failed = atoi(SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1));
+		if (failed > 0)
+			appendStringInfoString(&failures,
+								   SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2));
+		PopActiveSnapshot();
 	}
+	if (failed > 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_ERROR),
+				 errmsg("etl_stream schedule \"%s\": %d %s did not sync", name, failed,
+						failed == 1 ? "table" : "tables"),
+				 errdetail("%s.", failures.data),
+				 errhint("The runs, with their errors, are in etl_stream.runs; etl_stream.status shows the last of each table.")));
 	SPI_finish();
 	MemoryContextDelete(cxt);
 	PG_RETURN_VOID();

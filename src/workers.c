@@ -44,6 +44,7 @@
 #include "storage/ipc.h"
 #include "storage/latch.h"
 #include "storage/lwlock.h"
+#include "storage/pmsignal.h"
 #include "storage/lmgr.h"
 #include "storage/shmem.h"
 #include "tcop/tcopprot.h"
@@ -79,6 +80,7 @@ typedef struct WorkerSlot
 	int			parallel;		/* WORKER_SYNC_ALL: workers for the job */
 	bool		cancel;			/* the job is cancelled: stop */
 	bool		reserved;		/* held for an ANALYZE until its sync commits */
+	char		schedule[NAMEDATALEN];	/* WORKER_SYNC_ALL: its tables; "": all */
 	TimestampTz claimed_at;
 } WorkerSlot;
 
@@ -227,6 +229,29 @@ find_free_slot(void)
 	return used < limit ? free_slot : -1;
 }
 
+/*
+ * Under the lock: claim a free slot for a worker of a mode, as roleid, in
+ * database dbid; its index, or -1 when none is free
+ */
+static int
+claim_slot(WorkerMode mode, Oid dbid, Oid roleid, int64 job_id)
+{
+	int			i = find_free_slot();
+	WorkerSlot *s;
+
+	if (i < 0)
+		return -1;
+	s = &workers_shared->slots[i];
+	memset(s, 0, sizeof(WorkerSlot));
+	s->in_use = true;
+	s->dbid = dbid;
+	s->roleid = roleid;
+	s->mode = mode;
+	s->job_id = job_id;
+	s->claimed_at = GetCurrentTimestamp();
+	return i;
+}
+
 static void
 free_slot(int i)
 {
@@ -306,7 +331,7 @@ want_workers(Oid dbid, Oid roleid, int64 job_id, int count)
  */
 int
 launch_workers(WorkerMode mode, Oid roleid, int64 job_id, int count,
-			   bool wait, int parallel)
+			   bool wait, int parallel, const char *schedule)
 {
 	int			started = 0;
 
@@ -316,20 +341,13 @@ launch_workers(WorkerMode mode, Oid roleid, int64 job_id, int count,
 		int			i;
 
 		LWLockAcquire(workers_shared->lock, LW_EXCLUSIVE);
-		i = find_free_slot();
+		i = claim_slot(mode, MyDatabaseId, roleid, job_id);
 		if (i >= 0)
 		{
-			WorkerSlot *s = &workers_shared->slots[i];
-
-			memset(s, 0, sizeof(WorkerSlot));
-			s->in_use = true;
-			s->dbid = MyDatabaseId;
-			s->roleid = roleid;
-			s->mode = mode;
-			s->job_id = job_id;
-			s->wait = wait;
-			s->parallel = parallel;
-			s->claimed_at = GetCurrentTimestamp();
+			workers_shared->slots[i].wait = wait;
+			workers_shared->slots[i].parallel = parallel;
+			if (schedule != NULL)
+				strlcpy(workers_shared->slots[i].schedule, schedule, NAMEDATALEN);
 		}
 		LWLockRelease(workers_shared->lock);
 		if (i < 0 || !register_worker(i))
@@ -355,18 +373,10 @@ serve_wanted(void)
 		{
 			if (workers_shared->wanted[k].count > 0)
 			{
-				i = find_free_slot();
-				if (i < 0)
-					break;
 				w = workers_shared->wanted[k];
-				workers_shared->wanted[k].count--;
-				memset(&workers_shared->slots[i], 0, sizeof(WorkerSlot));
-				workers_shared->slots[i].in_use = true;
-				workers_shared->slots[i].dbid = w.dbid;
-				workers_shared->slots[i].roleid = w.roleid;
-				workers_shared->slots[i].mode = WORKER_TASKS;
-				workers_shared->slots[i].job_id = w.job_id;
-				workers_shared->slots[i].claimed_at = GetCurrentTimestamp();
+				i = claim_slot(WORKER_TASKS, w.dbid, w.roleid, w.job_id);
+				if (i >= 0)
+					workers_shared->wanted[k].count--;
 				break;
 			}
 		}
@@ -457,7 +467,7 @@ run_pending_actions(void)
 		{
 			case PENDING_START:
 				(void) launch_workers(WORKER_TASKS, a->roleid, a->job_id, a->count,
-									  false, 0);
+									  false, 0, NULL);
 				break;
 			case PENDING_CANCEL:
 				cancel_job_workers(a->job_id);
@@ -590,19 +600,11 @@ analyze_at_commit(Oid relid)
 
 	require_workers();
 	LWLockAcquire(workers_shared->lock, LW_EXCLUSIVE);
-	i = find_free_slot();
+	i = claim_slot(WORKER_ANALYZE, MyDatabaseId, GetUserId(), 0);
 	if (i >= 0)
 	{
-		WorkerSlot *s = &workers_shared->slots[i];
-
-		memset(s, 0, sizeof(WorkerSlot));
-		s->in_use = true;
-		s->reserved = true;
-		s->dbid = MyDatabaseId;
-		s->roleid = GetUserId();
-		s->mode = WORKER_ANALYZE;
-		s->relid = relid;
-		s->claimed_at = GetCurrentTimestamp();
+		workers_shared->slots[i].reserved = true;
+		workers_shared->slots[i].relid = relid;
 	}
 	LWLockRelease(workers_shared->lock);
 	if (i < 0)
@@ -846,18 +848,37 @@ run_task(int64 job_id, const ClaimedTask *task, MemoryContext cxt)
 
 	PG_TRY();
 	{
-		Datum		row;
-		bool		isnull;
+		/* each attempt commits; a transient failure is tried again (retry.c) */
+		for (;;)
+		{
+			Datum		row;
+			bool		isnull;
+			int64		delay;
+			SqlArgs		args = {0};
 
-		begin_worker_transaction(psprintf("etl_stream worker: job %lld, task %lld, table %s",
-										  (long long) job_id, (long long) task->task_id,
-										  task->table_name));
-		row = run_sync(&req);
-		record_task(task->task_id,
-					DatumGetInt64(GetAttributeByName((HeapTupleHeader) DatumGetPointer(row),
-													 "run_id", &isnull)),
-					NULL);
-		end_worker_transaction();
+			begin_worker_transaction(psprintf("etl_stream worker: job %lld, task %lld, table %s",
+											  (long long) job_id, (long long) task->task_id,
+											  task->table_name));
+			row = run_sync(&req);
+			if (SPI_connect() != SPI_OK_CONNECT)
+				elog(ERROR, "SPI_connect failed");
+			delay = retry_delay_ms(row);
+			sql_arg(&args, INT8OID, Int64GetDatum(task->task_id), false);
+			if (delay >= 0)
+				exec_sql("UPDATE etl_stream.tasks SET attempts = attempts + 1"
+						 " WHERE task_id = $1", &args);
+			SPI_finish();
+			if (delay < 0)
+				record_task(task->task_id,
+							DatumGetInt64(GetAttributeByName((HeapTupleHeader) DatumGetPointer(row),
+															 "run_id", &isnull)),
+							NULL);
+			end_worker_transaction();
+			if (delay < 0)
+				break;
+			wait_before_retry(delay, task->table_name, req.attempt + 1);
+			req.attempt++;
+		}
 	}
 	PG_CATCH();
 	{
@@ -975,9 +996,13 @@ analyze_relation(Oid relid)
 static void
 worker_on_exit(int code, Datum arg)
 {
-	if (my_slot >= 0)
-		free_slot(my_slot);
+	if (my_slot < 0)
+		return;
+	free_slot(my_slot);
 	my_slot = -1;
+	/* however it ends (terminated, say): a job waiting for a slot may have it */
+	if (PostmasterIsAlive())
+		serve_wanted();
 }
 
 void
@@ -1003,7 +1028,8 @@ etl_stream_worker_main(Datum main_arg)
 	switch (me.mode)
 	{
 		case WORKER_SYNC_ALL:
-			create_sync_all_job(me.job_id, me.wait, me.parallel);
+			create_sync_all_job(me.job_id, me.wait, me.parallel,
+								me.schedule[0] != '\0' ? me.schedule : NULL);
 			run_job_tasks(me.job_id);
 			break;
 		case WORKER_TASKS:
@@ -1014,9 +1040,5 @@ etl_stream_worker_main(Datum main_arg)
 			break;
 	}
 
-	/* the slot is free now: a job waiting for one may have it */
-	free_slot(my_slot);
-	my_slot = -1;
-	serve_wanted();
-	proc_exit(0);
+	proc_exit(0);				/* worker_on_exit frees the slot */
 }

@@ -176,23 +176,12 @@ pg_psql() {
 	"$PG_BIN/psql" -X -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$PGPORT" -U postgres "$@"
 }
 
-# start_mariadb DIR PORT [MARIADBD_ARG...]: a throwaway MariaDB owned by the
-# mysql user, with database shop (and etl_test for fixtures) and the etl
-# user.  Extra arguments go to mariadbd after ours, so they can override
-# them (a test's TLS certificates, another bind address).
-start_mariadb() {
+# run_mariadbd DIR PORT [ARGS...]: start mariadbd on the datadir in DIR and
+# wait until it answers; sets MYSQL_PORT, MYSQL_SOCKET and MYSQL_PID.
+# start_mariadb makes the datadir first; restart_mariadb uses it again.
+run_mariadbd() {
 	local dir="$1" port="$2" i pid
 	shift 2
-	check_port_free "$port" ETL_MYSQL_PORT
-	mkdir -p "$dir"
-	chown mysql:mysql "$dir"
-	chmod 755 "$dir"
-	if ! mariadb-install-db --no-defaults --user=mysql --datadir="$dir/data" \
-		--auth-root-authentication-method=socket --skip-test-db \
-		--skip-name-resolve >"$dir/install-db.log" 2>&1; then
-		cat "$dir/install-db.log" >&2
-		die "mariadb-install-db failed"
-	fi
 	# utf8mb4 explicitly: --no-defaults would leave the server on latin1.
 	mariadbd --no-defaults --user=mysql --datadir="$dir/data" \
 		--socket="$dir/mysqld.sock" --port="$port" --bind-address=127.0.0.1 \
@@ -222,6 +211,34 @@ start_mariadb() {
 	}
 	MYSQL_PID="$pid"
 	export MYSQL_PORT MYSQL_SOCKET MYSQL_PID
+}
+
+# restart_mariadb DIR PORT [ARGS...]: start again, on its data, a server
+# start_mariadb made and stop_mariadb stopped (a test of a source going
+# away and coming back).
+restart_mariadb() {
+	check_port_free "$2" ETL_MYSQL_PORT
+	run_mariadbd "$@"
+}
+
+# start_mariadb DIR PORT [MARIADBD_ARG...]: a throwaway MariaDB owned by the
+# mysql user, with database shop (and etl_test for fixtures) and the etl
+# user.  Extra arguments go to mariadbd after ours, so they can override
+# them (a test's TLS certificates, another bind address).
+start_mariadb() {
+	local dir="$1" port="$2"
+	shift 2
+	check_port_free "$port" ETL_MYSQL_PORT
+	mkdir -p "$dir"
+	chown mysql:mysql "$dir"
+	chmod 755 "$dir"
+	if ! mariadb-install-db --no-defaults --user=mysql --datadir="$dir/data" \
+		--auth-root-authentication-method=socket --skip-test-db \
+		--skip-name-resolve >"$dir/install-db.log" 2>&1; then
+		cat "$dir/install-db.log" >&2
+		die "mariadb-install-db failed"
+	fi
+	run_mariadbd "$dir" "$port" "$@"
 	# On failure stop the server we just started: a caller without a trap
 	# must not be left with a stray mariadbd.
 	if ! mysql_root <<-SQL
@@ -277,6 +294,8 @@ start_postgres() {
 		echo "port = $port"
 		echo "listen_addresses = '127.0.0.1'"
 		echo "unix_socket_directories = '$dir'"
+		# pg_cron connects to run a job: through the socket, as local users
+		echo "cron.host = '$dir'"
 		for s in "${PG_SETTINGS[@]}"; do
 			echo "$s"
 		done

@@ -9,6 +9,17 @@ CREATE OR REPLACE FUNCTION etl_stream._strategies() RETURNS text[]
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 RETURN ARRAY['merge', 'delete_insert', 'append', 'full_refresh'];
 
+-- The SQLSTATEs of failures worth another attempt: the connection lost,
+-- refused or never made (MySQL 2002, 2003, 2006, 2013 and read timeouts),
+-- too many connections (1040), a lock wait timeout (1205, and PostgreSQL's
+-- lock_not_available), a deadlock (1213, and PostgreSQL's), a server gone
+-- read-only in a failover (1290, 1836), and a serialization failure.
+-- src/connection.c gives MySQL's errors these SQLSTATEs.  Never a value
+-- that does not convert, a constraint, or a permission.
+CREATE OR REPLACE FUNCTION etl_stream._transient_sqlstates() RETURNS text[]
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN ARRAY['08000', '08001', '08003', '08006', '53300', '55P03', '40P01', '40001', '25006'];
+
 -- One row per kind of watermark.  The expressions take the value's text as
 -- $1 and are run by _wm_apply() with DateStyle and IntervalStyle pinned:
 --   canonical      the text stored in the catalog and shown in runs

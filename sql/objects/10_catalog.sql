@@ -49,6 +49,12 @@ CREATE TABLE etl_stream.tables (
     high_watermark  text,               -- of the last successful run
     created_at      timestamptz NOT NULL DEFAULT now(),
     depends_on      text[] NOT NULL DEFAULT '{}',  -- synced after these, by sync_all
+    retries         integer NOT NULL DEFAULT 3      -- attempts after a transient failure
+                    CHECK (retries BETWEEN 0 AND 100),
+    retry_backoff   interval NOT NULL DEFAULT '30 s'   -- before the first retry; doubles
+                    CHECK (retry_backoff > '0'),
+    timeout         interval                        -- a run past it is stopped; NULL: none
+                    CHECK (timeout > '0'),
     CHECK (watermark IS NOT NULL OR strategy <> 'merge'),
     CHECK ((watermark IS NULL) = (watermark_kind IS NULL)),
     CHECK (columns <> '{}' AND cardinality(columns) = cardinality(column_types)),
@@ -72,7 +78,9 @@ CREATE TABLE etl_stream.runs (
     table_name      text NOT NULL,
     started_at      timestamptz NOT NULL,
     finished_at     timestamptz NOT NULL,
-    status          text NOT NULL CHECK (status IN ('success', 'failed', 'skipped')),
+    status          text NOT NULL
+                    CONSTRAINT runs_status_check
+                    CHECK (status IN ('success', 'failed', 'skipped', 'timed_out')),
     strategy        text,
     rows_pulled     bigint NOT NULL DEFAULT 0,  -- read from MySQL
     rows_landed     bigint NOT NULL DEFAULT 0,  -- written to staging (or the target, loaded directly)

@@ -62,6 +62,26 @@ $$;
 -- add_table: register a MySQL table.  Columns, their types and the key
 -- come from the source's own metadata unless given.
 --
+-- retries, retry_backoff and timeout, in the words of their parameters
+CREATE OR REPLACE FUNCTION etl_stream._check_retry_settings(t etl_stream.tables) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF t.retries NOT BETWEEN 0 AND 100 THEN
+        RAISE EXCEPTION 'retries must be between 0 and 100, not %', t.retries
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF t.retry_backoff <= interval '0' THEN
+        RAISE EXCEPTION 'retry_backoff must be positive, not %', t.retry_backoff
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF t.timeout < interval '0' THEN
+        RAISE EXCEPTION 'timeout must be positive, not %', t.timeout
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'alter_table(name, timeout => interval ''0'') removes a timeout.';
+    END IF;
+END
+$$;
+
 CREATE OR REPLACE FUNCTION etl_stream.add_table(
     name text,
     server name,
@@ -75,7 +95,10 @@ CREATE OR REPLACE FUNCTION etl_stream.add_table(
     target_table name DEFAULT NULL,
     source_schema text DEFAULT NULL,
     enabled boolean DEFAULT true,
-    depends_on text[] DEFAULT NULL)
+    depends_on text[] DEFAULT NULL,
+    retries integer DEFAULT 3,
+    retry_backoff interval DEFAULT '30 s',
+    timeout interval DEFAULT NULL)
 RETURNS etl_stream.tables
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -175,6 +198,10 @@ BEGIN
                                                  pg_typeof(lookback)::text);
     t.created_at := now();
     t.depends_on := etl_stream._check_dependencies(t.name, add_table.depends_on);
+    t.retries := coalesce(add_table.retries, 3);
+    t.retry_backoff := coalesce(add_table.retry_backoff, interval '30 s');
+    t.timeout := nullif(add_table.timeout, interval '0');
+    PERFORM etl_stream._check_retry_settings(t);
     INSERT INTO etl_stream.tables SELECT t.*;
     RETURN t;
 END
@@ -186,7 +213,10 @@ CREATE OR REPLACE FUNCTION etl_stream.alter_table(
     strategy text DEFAULT NULL,
     enabled boolean DEFAULT NULL,
     high_watermark text DEFAULT NULL,
-    depends_on text[] DEFAULT NULL)
+    depends_on text[] DEFAULT NULL,
+    retries integer DEFAULT NULL,
+    retry_backoff interval DEFAULT NULL,
+    timeout interval DEFAULT NULL)
 RETURNS etl_stream.tables
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -209,8 +239,16 @@ BEGIN
     IF depends_on IS NOT NULL THEN
         t.depends_on := etl_stream._check_dependencies(t.name, depends_on);
     END IF;
+    t.retries := coalesce(retries, t.retries);
+    t.retry_backoff := coalesce(retry_backoff, t.retry_backoff);
+    -- interval '0' removes the timeout
+    IF timeout IS NOT NULL THEN
+        t.timeout := nullif(timeout, interval '0');
+    END IF;
+    PERFORM etl_stream._check_retry_settings(t);
     UPDATE etl_stream.tables x SET strategy = t.strategy, lookback = t.lookback,
-           enabled = t.enabled, high_watermark = t.high_watermark, depends_on = t.depends_on
+           enabled = t.enabled, high_watermark = t.high_watermark, depends_on = t.depends_on,
+           retries = t.retries, retry_backoff = t.retry_backoff, timeout = t.timeout
      WHERE x.name = t.name;
     RETURN t;
 END

@@ -61,6 +61,25 @@ COMMENT ON PROCEDURE etl_stream.sync_all_proc(boolean) IS
   'sync every enabled table, committing each run before the next begins';
 
 --
+-- After an attempt that did not succeed: how long to wait before the next,
+-- or NULL when there is to be none (it failed for good, or had its
+-- retries).  A timed-out run is retried like a transient failure.  The
+-- wait doubles from the table's retry_backoff, up to 10 minutes (or
+-- retry_backoff, if that is longer), plus up to a quarter more at random
+-- so that tables that failed together do not come back together.
+--
+CREATE OR REPLACE FUNCTION etl_stream._retry_delay(r etl_stream.runs) RETURNS interval
+LANGUAGE sql VOLATILE AS $$
+SELECT least(t.retry_backoff * 2 ^ (r.attempt - 1),
+             greatest(t.retry_backoff, interval '10 minutes')) * (1 + random() / 4)
+  FROM etl_stream.tables t
+ WHERE t.name = r.table_name
+   AND r.attempt <= t.retries
+   AND (r.status = 'timed_out'
+        OR (r.status = 'failed' AND r.sqlstate = ANY (etl_stream._transient_sqlstates())))
+$$;
+
+--
 -- explain: what the next sync would run, with its literal cutoff, and the
 -- plans of the statements that touch the target.
 --

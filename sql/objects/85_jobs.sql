@@ -343,7 +343,7 @@ DECLARE
 BEGIN
     IF run IS NOT NULL THEN
         UPDATE etl_stream.tasks x
-           SET state = CASE r.status WHEN 'success' THEN 'done' WHEN 'failed' THEN 'failed' ELSE 'skipped' END,
+           SET state = CASE r.status WHEN 'success' THEN 'done' WHEN 'failed' THEN 'failed' WHEN 'timed_out' THEN 'failed' ELSE 'skipped' END,
                finished_at = r.finished_at,
                seconds = extract(epoch FROM r.finished_at - x.started_at),
                rows_pulled = r.rows_pulled, rows_landed = r.rows_landed,

@@ -17,6 +17,8 @@ SELECT t.name,
        last.rows_pulled AS last_rows_pulled,
        last.rows_inserted + last.rows_updated + last.rows_deleted AS last_rows_changed,
        last.finished_at - last.started_at AS last_duration,
+       last.attempt AS last_attempt,
+       retried.error AS retry_error,
        bad.finished_at AS last_failure,
        bad.error AS last_error
   FROM etl_stream.tables t
@@ -24,11 +26,16 @@ SELECT t.name,
                       ORDER BY r.finished_at DESC LIMIT 1) last ON true
   LEFT JOIN LATERAL (SELECT * FROM etl_stream.runs r WHERE r.table_name = t.name AND r.status = 'success'
                       ORDER BY r.finished_at DESC LIMIT 1) ok ON true
-  LEFT JOIN LATERAL (SELECT * FROM etl_stream.runs r WHERE r.table_name = t.name AND r.status = 'failed'
-                      ORDER BY r.finished_at DESC LIMIT 1) bad ON true;
+  LEFT JOIN LATERAL (SELECT * FROM etl_stream.runs r WHERE r.table_name = t.name
+                        AND r.status IN ('failed', 'timed_out')
+                      ORDER BY r.finished_at DESC LIMIT 1) bad ON true
+  -- the last run was a retry: the error of the first attempt, which caused it
+  LEFT JOIN LATERAL (SELECT * FROM etl_stream.runs r WHERE r.table_name = t.name
+                        AND last.attempt > 1 AND r.run_id < last.run_id AND r.attempt = 1
+                      ORDER BY r.run_id DESC LIMIT 1) retried ON true;
 
 COMMENT ON VIEW etl_stream.status IS
-  'per registered table: watermark, how far behind, last success, last run, last error';
+  'per registered table: watermark, how far behind, last success, last run and its attempt, the error retried, last error';
 
 --
 -- progress: every run going on in this database, from the slots in shared

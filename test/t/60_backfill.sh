@@ -243,6 +243,26 @@ tap_is "$(db -Atc "SELECT count(*) FILTER (WHERE state = 'done') || '/' || count
 tap_is "$(db -Atc "SELECT count(*) FROM etl_stream.tasks WHERE job_id = $job2 AND state <> 'cancelled'")" 0 \
 	"and no worker ran a task of it later"
 
+# still one slot: a job waits for it; the worker holding it is terminated, and the waiting job starts
+db -qc "TRUNCATE bf_one" >/dev/null
+jobA=$(db -Atc "SELECT etl_stream.backfill('bf_one', range_from => '2024-01-01', range_to => '2024-01-25', slice => '1 day', workers => 1)")
+jobB=$(db -Atc "SELECT etl_stream.backfill('bf_cancel', range_from => '2024-01-25', range_to => '2024-01-26', workers => 1)")
+victim=$(db -Atq <<SQL
+DO \$\$
+BEGIN
+  FOR i IN 1..3000 LOOP
+    EXIT WHEN EXISTS (SELECT FROM etl_stream.progress WHERE job_id = $jobA AND phase = 'pull');
+    PERFORM pg_sleep(0.01);
+  END LOOP;
+END \$\$;
+SELECT pg_terminate_backend(pid, 5000) FROM etl_stream.progress WHERE job_id = $jobA LIMIT 1;
+SQL
+)
+tap_is "$victim" t "the worker of the job holding the one slot is terminated"
+tap_is "$(wait_job "$jobB")" done "the job that waited for the slot then runs to the end"
+db -qc "SELECT etl_stream.job_resume($jobA)" >/dev/null
+tap_is "$(wait_job "$jobA")" done "and job_resume finishes the job whose worker was terminated"
+
 # --- 5b. etl_stream.max_workers = 0: no job is made to wait for ever ------
 pg_psql -qc "ALTER SYSTEM SET etl_stream.max_workers = 0" -c "SELECT pg_reload_conf()" >/dev/null
 sleep 0.5
