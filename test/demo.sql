@@ -123,7 +123,16 @@ SELECT state, count(*) AS slices, sum(rows_merged) AS rows_merged, count(DISTINC
   FROM etl_stream.tasks WHERE job_id = :job GROUP BY state;
 
 \echo
-\echo '== 13. Status per table at the end'
+\echo '== 13. A schedule with pg_cron: both tables every 15 minutes, in dependency order, each retried after a transient failure'
+CREATE EXTENSION pg_cron;
+SELECT name, retries, retry_backoff, timeout
+  FROM etl_stream.alter_table('ecs_order_info', retries => 3, retry_backoff => '30 s', timeout => '10 min');
+SELECT etl_stream.schedule('shop_every_15_min', '*/15 * * * *', ARRAY['ecs_order_info', 'ecs_tracking']) AS cron_job_id;
+SELECT name, cron, tables, cron_job_id, active, last_outcome, next_due FROM etl_stream.schedules;
+SELECT jobid, jobname, schedule, command FROM cron.job;
+
+\echo
+\echo '== 14. Status per table at the end'
 SELECT name, strategy, current_watermark, last_status, last_rows_pulled, last_rows_changed,
        date_trunc('second', since_last_success) AS since_last_success, last_error
   FROM etl_stream.status ORDER BY name;
