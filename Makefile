@@ -23,8 +23,8 @@ OBJS = \
 	src/progress.o
 
 EXTENSION = etl_stream
-EXT_VERSION = 0.4.0
-PREV_VERSION = 0.3.0
+EXT_VERSION = 0.5.0
+PREV_VERSION = 0.4.0
 
 # The SQL objects are one file per concern in sql/objects/, concatenated
 # into the install script of this version.  Its upgrade script from the
@@ -35,12 +35,13 @@ PREV_VERSION = 0.3.0
 OBJECT_SQL = $(sort $(wildcard sql/objects/*.sql))
 CATALOG_SQL = sql/objects/10_catalog.sql sql/objects/11_catalog_jobs.sql \
 	sql/objects/12_catalog_schedules.sql
-NEW_CATALOG_SQL = sql/objects/12_catalog_schedules.sql
+NEW_CATALOG_SQL =
 REPLACEABLE_SQL = $(filter-out $(CATALOG_SQL),$(OBJECT_SQL))
 UPGRADE_SQL = sql/upgrade/$(PREV_VERSION)--$(EXT_VERSION).sql $(NEW_CATALOG_SQL) \
 	$(REPLACEABLE_SQL) sql/upgrade/$(PREV_VERSION)--$(EXT_VERSION)-after.sql
 
-DATA = sql/etl_stream--0.1.0.sql sql/etl_stream--0.1.0--0.2.0.sql sql/etl_stream--0.2.0--0.3.0.sql
+DATA = sql/etl_stream--0.1.0.sql sql/etl_stream--0.1.0--0.2.0.sql sql/etl_stream--0.2.0--0.3.0.sql \
+	sql/etl_stream--0.3.0--0.4.0.sql
 DATA_built = sql/etl_stream--$(EXT_VERSION).sql sql/etl_stream--$(PREV_VERSION)--$(EXT_VERSION).sql
 
 REGRESS = setup options connection types query cancel sync direct runs

@@ -6,7 +6,9 @@
 # system MariaDB/PostgreSQL services are never used, and every process we
 # stop is stopped by the pid we recorded, never by name.
 
-PG_BIN=/usr/lib/postgresql/15/bin
+# ETL_PG_BIN: another PostgreSQL 15 tree (a relocated copy, e.g. for two
+# work trees side by side); the default is Debian's.
+PG_BIN="${ETL_PG_BIN:-/usr/lib/postgresql/15/bin}"
 PG_CONFIG="$PG_BIN/pg_config"
 export PG_CONFIG
 

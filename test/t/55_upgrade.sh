@@ -63,6 +63,8 @@ old -qc "ALTER EXTENSION etl_stream UPDATE TO '0.2.0'"
 tap_is "$(state $OLD)" "$before" "at 0.2.0 the registrations, watermarks and runs are kept"
 old -qc "ALTER EXTENSION etl_stream UPDATE TO '0.3.0'"
 tap_is "$(state $OLD)" "$before" "at 0.3.0 too"
+old -qc "ALTER EXTENSION etl_stream UPDATE TO '0.4.0'"
+tap_is "$(state $OLD)" "$before" "at 0.4.0 too"
 old -qc "ALTER EXTENSION etl_stream UPDATE"
 tap_is "$(old -Atc "SELECT extversion FROM pg_extension WHERE extname = 'etl_stream'")" "$CURRENT" \
 	"ALTER EXTENSION etl_stream UPDATE goes on to $CURRENT"

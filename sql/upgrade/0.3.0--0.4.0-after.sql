@@ -1,3 +1,0 @@
---
--- 0.3.0 -> 0.4.0, after the functions are (re)defined: nothing more.
---

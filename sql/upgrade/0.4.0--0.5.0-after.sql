@@ -1,0 +1,3 @@
+--
+-- 0.4.0 -> 0.5.0, after the functions are (re)defined: nothing more.
+--

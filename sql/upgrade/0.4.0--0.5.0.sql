@@ -1,0 +1,4 @@
+--
+-- 0.4.0 -> 0.5.0, before the new catalog and the functions and views:
+-- faults, bad values and many roles (issue 11).
+--
