@@ -11,7 +11,14 @@
  * statement_timeout or postmaster death is noticed at once.  A statement
  * that is still running on MySQL when our transaction aborts is killed
  * from a second connection (KILL QUERY), and its connection is dropped:
- * a connection in an unknown state is never reused.
+ * a connection in an unknown state is never reused.  That KILL is bounded
+ * by KILL_TIMEOUT_MS, so an abort never waits on a frozen server.
+ *
+ * A read has no time limit of its own by default (read_timeout 0): a query
+ * may rightly take long before its first row.  But when no data has come
+ * for STALL_CHECK_SECS, a second connection checks that the server still
+ * answers; a server that does not answer within connect_timeout is frozen
+ * or cut off, and the read fails, naming how long it waited.
  *
  * Connections are cached per (server, user) for the life of the backend,
  * like postgres_fdw's, and re-made when the server or user mapping
@@ -51,8 +58,11 @@
 #define CONN_BUSY		1		/* a statement or result stream in flight */
 #define CONN_BROKEN		2		/* connecting, or failed: close, don't kill */
 
-/* Bound on each step of the cleanup connection that sends KILL QUERY */
-#define KILL_TIMEOUT_SECS	5
+/* Bound on the whole of the cleanup connection that sends KILL QUERY */
+#define KILL_TIMEOUT_MS		400
+
+/* Silence on a busy read (read_timeout 0) after which the server is checked */
+#define STALL_CHECK_SECS	20
 
 typedef struct ConnCacheKey
 {
@@ -91,6 +101,9 @@ static void open_connection(SourceConnection *conn, ForeignServer *server,
 							UserMapping *mapping);
 static void close_connection(SourceConnection *conn);
 static void kill_remote_query(SourceConnection *conn);
+static MYSQL *side_connect(SourceConnection *conn, TimestampTz deadline,
+						   bool *ok);
+static bool source_answers(SourceConnection *conn);
 static int	wait_for_source(SourceConnection *conn, int status,
 							TimestampTz deadline);
 static int	source_sqlstate(unsigned int code, bool connecting);
@@ -453,6 +466,11 @@ disconnect_server(Oid serverid)
  * timeout passes, or our deadline passes (then 0 is returned).  Interrupts
  * are serviced while waiting: a cancel raises an ERROR from here, and the
  * abort callback then kills the remote statement.
+ *
+ * A busy connection without a read_timeout that waits STALL_CHECK_SECS
+ * for data checks that the server still answers (source_answers); if it
+ * does not, the wait fails with an ERROR that says how long it waited.  The
+ * connection stays busy: the abort kills its statement and drops it.
  */
 static int
 wait_for_source(SourceConnection *conn, int status, TimestampTz deadline)
@@ -461,6 +479,9 @@ wait_for_source(SourceConnection *conn, int status, TimestampTz deadline)
 	long		lib_timeout = -1;
 	instr_time	start;
 	pgsocket	sock = mysql_get_socket(conn->mysql);
+	bool		stall_check;
+	TimestampTz silent_since;
+	TimestampTz next_check;
 
 	if (status & (MYSQL_WAIT_READ | MYSQL_WAIT_EXCEPT))
 		events |= WL_SOCKET_READABLE;
@@ -471,12 +492,23 @@ wait_for_source(SourceConnection *conn, int status, TimestampTz deadline)
 	if (sock == PGINVALID_SOCKET)
 		events &= ~(WL_SOCKET_READABLE | WL_SOCKET_WRITEABLE);
 
+	stall_check = (conn->state == CONN_BUSY && deadline == 0 &&
+				   lib_timeout < 0 && conn->opts != NULL &&
+				   conn->opts->read_timeout == 0 &&
+				   (status & MYSQL_WAIT_READ) != 0);
+	silent_since = GetCurrentTimestamp();
+	next_check = TimestampTzPlusMilliseconds(silent_since, STALL_CHECK_SECS * 1000);
+
 	INSTR_TIME_SET_CURRENT(start);
 	for (;;)
 	{
 		long		timeout = lib_timeout;
 		int			rc;
 		int			result = 0;
+
+		if (stall_check)
+			timeout = Max(TimestampDifferenceMilliseconds(GetCurrentTimestamp(),
+														  next_check), 0);
 
 		if (lib_timeout >= 0)
 		{
@@ -516,6 +548,28 @@ wait_for_source(SourceConnection *conn, int status, TimestampTz deadline)
 		{
 			if (deadline != 0 && GetCurrentTimestamp() >= deadline)
 				return 0;
+			if (stall_check && GetCurrentTimestamp() >= next_check)
+			{
+				if (!source_answers(conn))
+				{
+					long		secs;
+					int			usecs;
+
+					TimestampDifference(silent_since, GetCurrentTimestamp(),
+										&secs, &usecs);
+					ereport(ERROR,
+							(errcode(ERRCODE_CONNECTION_FAILURE),
+							 errmsg("no data from MySQL server \"%s\" at %s for %ld s",
+									conn->server_name, conn->endpoint, secs),
+							 errdetail("The server did not answer a new connection within connect_timeout (%d s) either: it is frozen or unreachable.",
+									   conn->opts->connect_timeout),
+							 errhint("With read_timeout 0, the default, a silent server is checked this way every %d s; the server option read_timeout sets a fixed limit instead.",
+									 STALL_CHECK_SECS)));
+				}
+				next_check = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
+														 STALL_CHECK_SECS * 1000);
+				continue;
+			}
 			if (lib_timeout >= 0)
 			{
 				conn->io_timed_out = true;
@@ -800,37 +854,112 @@ estimate_source_rows(ForeignServer *server, const char *sql)
 }
 
 /*
+ * A second connection to conn's server, made without blocking: every wait
+ * is bounded by deadline and serviced like the main connection's (a cancel
+ * is noticed, unless interrupts are held, as during an abort).  *ok says
+ * whether it connected; the handle is returned either way, for its error,
+ * and the caller closes it.
+ */
+static MYSQL *
+side_connect(SourceConnection *conn, TimestampTz deadline, bool *ok)
+{
+	SourceOptions *opts = conn->opts;
+	SourceConnection side;
+	MYSQL	   *ret = NULL;
+	int			status;
+
+	memset(&side, 0, sizeof(side));
+	side.mysql = make_handle(opts, true, 0);
+	side.state = CONN_BROKEN;	/* no stall checks of its own */
+	status = mysql_real_connect_start(&ret, side.mysql,
+									  opts->unix_socket ? NULL : opts->host,
+									  opts->user, opts->password, NULL,
+									  opts->port, opts->unix_socket, 0);
+	while (status != 0)
+	{
+		status = wait_for_source(&side, status, deadline);
+		if (status == 0)
+		{
+			*ok = false;
+			return side.mysql;
+		}
+		status = mysql_real_connect_cont(&ret, side.mysql, status);
+	}
+	*ok = (ret != NULL);
+	return side.mysql;
+}
+
+/*
+ * Whether conn's server answers a new connection within connect_timeout:
+ * a server that is slow to send rows but answers is working on the query.
+ */
+static bool
+source_answers(SourceConnection *conn)
+{
+	bool		ok;
+	MYSQL	   *probe;
+
+	probe = side_connect(conn,
+						 TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
+													 conn->opts->connect_timeout * 1000),
+						 &ok);
+	mysql_close(probe);
+	return ok;
+}
+
+/*
  * Kill the statement running on a busy connection, from a second,
- * short-lived connection.  Runs inside abort processing, so it blocks, but
- * every step is bounded by KILL_TIMEOUT_SECS, and it reports problems as
- * warnings only: the abort must go on.
+ * short-lived connection.  Runs inside abort processing, so the whole of it
+ * is bounded by KILL_TIMEOUT_MS: the local statement must end at once, even
+ * when the server is frozen.  Problems are warnings only, and a statement
+ * we could not kill ends when MySQL next writes to the connection we close.
  */
 static void
 kill_remote_query(SourceConnection *conn)
 {
 	SourceOptions *opts = conn->opts;
+	TimestampTz deadline;
 	MYSQL	   *killer;
 	char		sql[64];
+	bool		ok;
+	int			ret = 0;
+	int			status;
 
 	if (conn->thread_id == 0 || opts == NULL)
 		return;
 
-	killer = make_handle(opts, false, KILL_TIMEOUT_SECS);
-	snprintf(sql, sizeof(sql), "KILL QUERY %lu", conn->thread_id);
-	if ((mysql_real_connect(killer,
-							opts->unix_socket ? NULL : opts->host,
-							opts->user, opts->password, NULL, opts->port,
-							opts->unix_socket, 0) == NULL ||
-		 mysql_real_query(killer, sql, strlen(sql)) != 0) &&
-		mysql_errno(killer) != ER_NO_SUCH_THREAD)	/* already gone: fine */
+	deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), KILL_TIMEOUT_MS);
+	killer = side_connect(conn, deadline, &ok);
+	if (ok)
 	{
+		SourceConnection side;
+
+		memset(&side, 0, sizeof(side));
+		side.mysql = killer;
+		side.state = CONN_BROKEN;
+		snprintf(sql, sizeof(sql), "KILL QUERY %lu", conn->thread_id);
+		status = mysql_real_query_start(&ret, killer, sql, strlen(sql));
+		while (status != 0 && ok)
+		{
+			status = wait_for_source(&side, status, deadline);
+			if (status == 0)
+				ok = false;
+			else
+				status = mysql_real_query_cont(&ret, killer, status);
+		}
+		if (ok && ret != 0 && mysql_errno(killer) != ER_NO_SUCH_THREAD)
+			ok = false;			/* refused; "already gone" is fine */
+	}
+	if (!ok)
 		ereport(WARNING,
 				(errcode(ERRCODE_CONNECTION_FAILURE),
 				 errmsg("could not cancel the query running on MySQL server \"%s\" at %s",
 						conn->server_name, conn->endpoint),
+				 mysql_errno(killer) != 0 ?
 				 errdetail_internal("MySQL error %u: %s",
-									mysql_errno(killer), mysql_error(killer))));
-	}
+									mysql_errno(killer), mysql_error(killer)) :
+				 errdetail("The server did not answer within %d ms.", KILL_TIMEOUT_MS),
+				 errhint("MySQL ends the query when it next writes to the connection, which is closed.")));
 	mysql_close(killer);
 }
 

@@ -153,6 +153,36 @@ extern void progress_estimate(int64 rows);
 extern void progress_pulled(const LandCounts *counts);
 extern void progress_merged(int64 rows);
 extern void progress_end(void);
+extern void progress_failing(const ErrorData *error);
+
+/*
+ * A run that ended without its record (cancelled, or its backend
+ * terminated), kept in shared memory until a later run records it.
+ */
+#define ENDED_RUNS			32
+#define ENDED_MESSAGE_LEN	256
+
+typedef struct EndedRun
+{
+	uint64		seq;			/* 0: a free entry */
+	int			claimed_by;		/* pid recording it, 0: none */
+	int			pid;			/* the backend that ran it */
+	Oid			dbid;
+	Oid			roleid;
+	char		table_name[NAMEDATALEN];
+	int64		job_id;
+	int64		task_id;
+	TimestampTz started_at;
+	TimestampTz ended_at;
+	RunPhase	phase;
+	int64		rows_pulled;
+	int64		rows_landed;
+	bool		terminated;		/* its backend exited (else: aborted) */
+	char		sqlstate[6];	/* "" if not known */
+	char		message[ENDED_MESSAGE_LEN];
+} EndedRun;
+
+extern int	progress_claim_ended(EndedRun *out, int max);
 extern const char *run_phase_name(RunPhase phase);
 
 /* run.c: one run of one registered table */
@@ -176,7 +206,8 @@ typedef enum RunStatus
 	RUN_SUCCESS,
 	RUN_FAILED,
 	RUN_SKIPPED,
-	RUN_TIMED_OUT				/* stopped at the table's timeout */
+	RUN_TIMED_OUT,				/* stopped at the table's timeout */
+	RUN_CANCELLED				/* cancelled or terminated: recorded later */
 } RunStatus;
 
 /* A run, as etl_stream.runs records it */
@@ -226,6 +257,7 @@ extern void exec_sql(const char *sql, SqlArgs *args);
 /* run_record.c */
 extern int64 record_run(SyncRun *run, Datum *row);
 extern void warn_failed_run(SyncRun *run);
+extern void record_ended_runs(void);
 extern const char *run_phase_doing(RunPhase phase);
 
 /* workers.c: background workers */

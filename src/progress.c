@@ -61,12 +61,16 @@ typedef struct ProgressSlot
 	int64		bytes_pulled;
 	int64		rows_estimate;	/* -1: unknown */
 	int64		rows_merged;	/* -1: not yet known */
+	char		sqlstate[6];	/* why it is ending, if known (progress_failing) */
+	char		message[ENDED_MESSAGE_LEN];
 } ProgressSlot;
 
 typedef struct ProgressShared
 {
-	LWLock	   *lock;			/* claiming and freeing slots */
+	LWLock	   *lock;			/* claiming and freeing slots, and ended[] */
 	int			nslots;
+	uint64		next_seq;
+	EndedRun	ended[ENDED_RUNS];	/* runs that ended unrecorded */
 	ProgressSlot slots[FLEXIBLE_ARRAY_MEMBER];
 } ProgressShared;
 
@@ -76,6 +80,9 @@ static ProgressShared *progress_shared = NULL;
 static ProgressSlot *my_slot = NULL;
 static SubTransactionId my_slot_subid = InvalidSubTransactionId;
 static bool callbacks_registered = false;
+
+/* ended[] entries this backend's transaction is recording (by seq) */
+static bool claimed_ended = false;
 
 PG_FUNCTION_INFO_V1(etl_stream_progress);
 
@@ -106,6 +113,8 @@ progress_shmem_init(void)
 	{
 		progress_shared->lock = &(GetNamedLWLockTranche(PROGRESS_TRANCHE))->lock;
 		progress_shared->nslots = MaxBackends;
+		progress_shared->next_seq = 0;
+		memset(progress_shared->ended, 0, sizeof(progress_shared->ended));
 		for (int i = 0; i < MaxBackends; i++)
 		{
 			SpinLockInit(&progress_shared->slots[i].mutex);
@@ -133,29 +142,111 @@ run_phase_name(RunPhase phase)
 	return "?";
 }
 
+/*
+ * Keep what the slot knows of a run that ends without its record (it was
+ * cancelled, or its backend terminated: the record it wrote, if any, is
+ * rolled back) in ended[], for a later run to record.  Called with the
+ * LWLock held.  When ended[] is full the oldest unclaimed entry goes.
+ */
 static void
-free_my_slot(void)
+keep_ended_run(const ProgressSlot *s, bool terminated)
+{
+	EndedRun   *e = NULL;
+
+	for (int i = 0; i < ENDED_RUNS; i++)
+	{
+		EndedRun   *c = &progress_shared->ended[i];
+
+		if (c->seq == 0)
+		{
+			e = c;
+			break;
+		}
+		if (c->claimed_by == 0 && (e == NULL || c->seq < e->seq))
+			e = c;
+	}
+	if (e == NULL)
+		return;					/* all being recorded right now */
+
+	SpinLockAcquire((slock_t *) &s->mutex);
+	e->seq = ++progress_shared->next_seq;
+	e->claimed_by = 0;
+	e->pid = s->pid;
+	e->dbid = s->dbid;
+	e->roleid = s->roleid;
+	strlcpy(e->table_name, s->table_name, sizeof(e->table_name));
+	e->job_id = s->job_id;
+	e->task_id = s->task_id;
+	e->started_at = s->started_at;
+	e->ended_at = GetCurrentTimestamp();
+	e->phase = s->phase;
+	e->rows_pulled = s->rows_pulled;
+	e->rows_landed = s->rows_landed;
+	e->terminated = terminated;
+	strlcpy(e->sqlstate, s->sqlstate, sizeof(e->sqlstate));
+	strlcpy(e->message, s->message, sizeof(e->message));
+	SpinLockRelease((slock_t *) &s->mutex);
+}
+
+/*
+ * Free this backend's slot: the run ended (recorded), or it ended without
+ * its record (aborted, or exiting), which is then kept in ended[].
+ */
+static void
+free_my_slot(bool recorded, bool terminated)
 {
 	if (my_slot == NULL)
 		return;
 	LWLockAcquire(progress_shared->lock, LW_EXCLUSIVE);
+	if (!recorded)
+		keep_ended_run(my_slot, terminated);
 	my_slot->pid = 0;
 	LWLockRelease(progress_shared->lock);
 	my_slot = NULL;
 	my_slot_subid = InvalidSubTransactionId;
 }
 
+/*
+ * The ended[] entries this backend claimed to record are done with: gone
+ * when their records committed, free for another run when they did not.
+ */
+static void
+release_claimed(bool recorded)
+{
+	if (!claimed_ended || progress_shared == NULL)
+		return;
+	LWLockAcquire(progress_shared->lock, LW_EXCLUSIVE);
+	for (int i = 0; i < ENDED_RUNS; i++)
+	{
+		EndedRun   *e = &progress_shared->ended[i];
+
+		if (e->claimed_by != MyProcPid)
+			continue;
+		e->claimed_by = 0;
+		if (recorded)
+			e->seq = 0;
+	}
+	LWLockRelease(progress_shared->lock);
+	claimed_ended = false;
+}
+
 static void
 progress_on_exit(int code, Datum arg)
 {
-	free_my_slot();
+	free_my_slot(false, true);
+	release_claimed(false);
 }
 
 static void
 progress_xact_callback(XactEvent event, void *arg)
 {
 	if (event == XACT_EVENT_ABORT || event == XACT_EVENT_PARALLEL_ABORT)
-		free_my_slot();
+	{
+		free_my_slot(false, false);
+		release_claimed(false);
+	}
+	else if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_PARALLEL_COMMIT)
+		release_claimed(true);
 }
 
 static void
@@ -164,7 +255,18 @@ progress_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 {
 	if (event == SUBXACT_EVENT_ABORT_SUB && my_slot != NULL &&
 		my_slot_subid == mySubid)
-		free_my_slot();
+		free_my_slot(false, false);
+}
+
+static void
+register_callbacks(void)
+{
+	if (callbacks_registered)
+		return;
+	before_shmem_exit(progress_on_exit, (Datum) 0);
+	RegisterXactCallback(progress_xact_callback, NULL);
+	RegisterSubXactCallback(progress_subxact_callback, NULL);
+	callbacks_registered = true;
 }
 
 /*
@@ -181,13 +283,7 @@ progress_begin(const char *table_name, int64 job_id, int64 task_id,
 
 	if (progress_shared == NULL || my_slot != NULL)
 		return false;
-	if (!callbacks_registered)
-	{
-		before_shmem_exit(progress_on_exit, (Datum) 0);
-		RegisterXactCallback(progress_xact_callback, NULL);
-		RegisterSubXactCallback(progress_subxact_callback, NULL);
-		callbacks_registered = true;
-	}
+	register_callbacks();
 
 	LWLockAcquire(progress_shared->lock, LW_EXCLUSIVE);
 	for (int i = 0; i < progress_shared->nslots; i++)
@@ -221,6 +317,8 @@ progress_begin(const char *table_name, int64 job_id, int64 task_id,
 		slot->bytes_pulled = 0;
 		slot->rows_estimate = -1;
 		slot->rows_merged = -1;
+		slot->sqlstate[0] = '\0';
+		slot->message[0] = '\0';
 		SpinLockRelease(&slot->mutex);
 	}
 	LWLockRelease(progress_shared->lock);
@@ -295,10 +393,59 @@ progress_merged(int64 rows)
 	SpinLockRelease(&my_slot->mutex);
 }
 
+/* The run was recorded: its slot is free */
 void
 progress_end(void)
 {
-	free_my_slot();
+	free_my_slot(true, false);
+}
+
+/*
+ * The run is being ended by this error, which is raised on (a cancel, a
+ * statement_timeout): the record written afterwards says so.
+ */
+void
+progress_failing(const ErrorData *error)
+{
+	if (my_slot == NULL)
+		return;
+	SpinLockAcquire(&my_slot->mutex);
+	strlcpy(my_slot->sqlstate, unpack_sql_state(error->sqlerrcode),
+			sizeof(my_slot->sqlstate));
+	strlcpy(my_slot->message, error->message ? error->message : "",
+			sizeof(my_slot->message));
+	SpinLockRelease(&my_slot->mutex);
+}
+
+/*
+ * Claim up to max runs of this database that ended unrecorded, of roles the
+ * current user has the privileges of, into out[]; the caller records them
+ * in this transaction.  They leave ended[] when it commits.
+ */
+int
+progress_claim_ended(EndedRun *out, int max)
+{
+	int			n = 0;
+
+	if (progress_shared == NULL)
+		return 0;
+	register_callbacks();
+	LWLockAcquire(progress_shared->lock, LW_EXCLUSIVE);
+	for (int i = 0; i < ENDED_RUNS && n < max; i++)
+	{
+		EndedRun   *e = &progress_shared->ended[i];
+
+		if (e->seq == 0 || e->claimed_by != 0 || e->dbid != MyDatabaseId)
+			continue;
+		if (!has_privs_of_role(GetUserId(), e->roleid))
+			continue;
+		e->claimed_by = MyProcPid;
+		out[n++] = *e;
+	}
+	LWLockRelease(progress_shared->lock);
+	if (n > 0)
+		claimed_ended = true;
+	return n;
 }
 
 /*

@@ -283,7 +283,10 @@ in_subtransaction(RunStep step, RunState *rs, ErrorData **error)
 		MemoryContextSwitchTo(oldcxt);
 		CurrentResourceOwner = oldowner;
 		if ((*error)->sqlerrcode == ERRCODE_QUERY_CANCELED && !run_timed_out)
+		{
+			progress_failing(*error);	/* for the record written later */
 			ReThrowError(*error);
+		}
 		return false;
 	}
 	PG_END_TRY();
@@ -760,6 +763,8 @@ run_sync(const SyncRequest *req)
 		elog(ERROR, "SPI_connect failed");
 	/* the run's memory: SPI's, for as long as the run */
 	run.value_error.cxt = CurrentMemoryContext;
+	/* runs that ended before they could write their record */
+	record_ended_runs();
 
 	if (!read_registration(req->name, NULL, &rs.reg))
 		ereport(ERROR,

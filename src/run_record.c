@@ -11,6 +11,13 @@
  * as shown, straight from convert.c's ValueError.  The error column keeps
  * it all as one text, as before.
  *
+ * A run that is cancelled, or whose backend is terminated, cannot write its
+ * record: the transaction that would hold it is rolled back.  progress.c
+ * keeps what its slot knew in shared memory, and the next run in the
+ * database (of a role with the privileges of the one that ran it) records
+ * it here, as "cancelled" (or "failed" for another error), with the rows it
+ * had pulled and the phase it was in.
+ *
  * IDENTIFICATION
  *		  src/run_record.c
  *
@@ -21,6 +28,7 @@
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "utils/builtins.h"
+#include "utils/timestamp.h"
 
 #include "etl_stream.h"
 
@@ -50,6 +58,8 @@ status_name(RunStatus status)
 			return "skipped";
 		case RUN_TIMED_OUT:
 			return "timed_out";
+		case RUN_CANCELLED:
+			return "cancelled";
 	}
 	return "?";
 }
@@ -111,7 +121,8 @@ record_run(SyncRun *run, Datum *row)
 	int64		run_id;
 	bool		isnull;
 
-	if (run->status == RUN_FAILED || run->status == RUN_TIMED_OUT)
+	if (run->status == RUN_FAILED || run->status == RUN_TIMED_OUT ||
+		run->status == RUN_CANCELLED)
 		failed_phase = run_phase_name(run->phase);
 
 	sql_arg_text(&a, run->table_name);
@@ -207,4 +218,71 @@ run_phase_doing(RunPhase phase)
 	};
 
 	return doing[phase];
+}
+
+/*
+ * Record the runs of this database that ended without their record, as
+ * far as they got.  Called by each run before it starts, inside SPI; the
+ * records commit (or roll back, to be tried again) with the caller.  A run
+ * of a table dropped since is not recorded.
+ */
+void
+record_ended_runs(void)
+{
+	EndedRun	ended[ENDED_RUNS];
+	int			n = progress_claim_ended(ended, ENDED_RUNS);
+
+	for (int i = 0; i < n; i++)
+	{
+		EndedRun   *e = &ended[i];
+		SyncRequest req = {0};
+		SyncRun		run = {0};
+		ErrorData	error = {0};
+		SqlArgs		a = {0};
+		bool		cancelled;
+
+		sql_arg_text(&a, e->table_name);
+		exec_sql("SELECT strategy FROM etl_stream.tables WHERE name = $1", &a);
+		if (SPI_processed == 0)
+			continue;
+
+		req.name = e->table_name;
+		req.attempt = 1;
+		req.job_id = e->job_id;
+		req.task_id = e->task_id;
+		run.req = &req;
+		run.table_name = e->table_name;
+		run.strategy = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+		run.started_at = e->started_at;
+		run.finished_at = e->ended_at;
+		run.phase = e->phase;
+		for (int p = 0; p <= RUN_PHASE_FINISH; p++)
+			run.phase_s[p] = -1;
+		run.counts.rows_pulled = e->rows_pulled;
+		run.counts.rows_landed = e->rows_landed;
+
+		if (e->terminated)
+		{
+			error.sqlerrcode = ERRCODE_ADMIN_SHUTDOWN;
+			error.message = psprintf("the backend running it (pid %d) was terminated", e->pid);
+		}
+		else if (e->sqlstate[0] != '\0')
+		{
+			error.sqlerrcode = MAKE_SQLSTATE(e->sqlstate[0], e->sqlstate[1], e->sqlstate[2],
+											 e->sqlstate[3], e->sqlstate[4]);
+			error.message = e->message;
+		}
+		else
+		{
+			error.sqlerrcode = ERRCODE_INTERNAL_ERROR;
+			error.message = psprintf("its transaction (pid %d) was rolled back before the run was recorded",
+									 e->pid);
+		}
+		cancelled = e->terminated || error.sqlerrcode == ERRCODE_QUERY_CANCELED;
+		run.status = cancelled ? RUN_CANCELLED : RUN_FAILED;
+		error.detail = psprintf("It was stopped while %s, after %lld rows pulled, and rolled back; this record was written afterwards.",
+								run_phase_doing(e->phase), (long long) e->rows_pulled);
+		run.error = &error;
+		(void) record_run(&run, NULL);
+	}
 }

@@ -80,7 +80,7 @@ CREATE TABLE etl_stream.runs (
     finished_at     timestamptz NOT NULL,
     status          text NOT NULL
                     CONSTRAINT runs_status_check
-                    CHECK (status IN ('success', 'failed', 'skipped', 'timed_out')),
+                    CHECK (status IN ('success', 'failed', 'skipped', 'timed_out', 'cancelled')),
     strategy        text,
     rows_pulled     bigint NOT NULL DEFAULT 0,  -- read from MySQL
     rows_landed     bigint NOT NULL DEFAULT 0,  -- written to staging (or the target, loaded directly)

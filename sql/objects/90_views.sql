@@ -27,7 +27,7 @@ SELECT t.name,
   LEFT JOIN LATERAL (SELECT * FROM etl_stream.runs r WHERE r.table_name = t.name AND r.status = 'success'
                       ORDER BY r.finished_at DESC LIMIT 1) ok ON true
   LEFT JOIN LATERAL (SELECT * FROM etl_stream.runs r WHERE r.table_name = t.name
-                        AND r.status IN ('failed', 'timed_out')
+                        AND r.status IN ('failed', 'timed_out', 'cancelled')
                       ORDER BY r.finished_at DESC LIMIT 1) bad ON true
   -- the last run was a retry: the error of the first attempt, which caused it
   LEFT JOIN LATERAL (SELECT * FROM etl_stream.runs r WHERE r.table_name = t.name

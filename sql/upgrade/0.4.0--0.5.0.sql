@@ -2,3 +2,9 @@
 -- 0.4.0 -> 0.5.0, before the new catalog and the functions and views:
 -- faults, bad values and many roles (issue 11).
 --
+
+-- == faults: a run cancelled or terminated is recorded afterwards as 'cancelled'
+ALTER TABLE etl_stream.runs
+    DROP CONSTRAINT runs_status_check,
+    ADD CONSTRAINT runs_status_check
+        CHECK (status IN ('success', 'failed', 'skipped', 'timed_out', 'cancelled'));
