@@ -129,7 +129,9 @@ SELECT (SELECT count(*) FROM p1) AS p1, (SELECT count(*) FROM p2) AS p2,
        (SELECT count(*) FROM p3) AS p3, (SELECT count(*) FROM p5) AS p5;
 SELECT count(*) AS runs_in_progress FROM etl_stream.progress;
 
--- the next CALL does the rest (p1 and p2 find nothing new)
+-- the next CALL first records the cancelled run of p3 (its record was
+-- rolled back with it; it pulled nothing, MySQL held the table locked),
+-- then does the rest (p1 and p2 find nothing new)
 CALL etl_stream.sync_all_proc();
 SELECT table_name, status, rows_pulled, rows_inserted, rows_unchanged FROM etl_stream.runs
  WHERE table_name IN ('p1', 'p2', 'p3', 'p4', 'p5') ORDER BY run_id;
