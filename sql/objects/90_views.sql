@@ -20,8 +20,30 @@ SELECT t.name,
        last.attempt AS last_attempt,
        retried.error AS retry_error,
        bad.finished_at AS last_failure,
-       bad.error AS last_error
+       bad.error AS last_error,
+       m.target_size,
+       m.target_dead_share,
+       m.target_last_vacuum,
+       m.target_last_analyze,
+       pg_total_relation_size(to_regclass(etl_stream._staging_name(t))) AS staging_size
   FROM etl_stream.tables t
+  -- maintenance: the target's size with its indexes and TOAST, the share of
+  -- dead row versions, and when it was last vacuumed and analyzed (by hand
+  -- or by autovacuum).  For a partitioned target, over its partitions: sizes
+  -- and dead rows added up, the oldest partition's vacuum and analyze (NULL
+  -- while one never was).
+  LEFT JOIN LATERAL (
+      SELECT sum(pg_total_relation_size(p.relid)) AS target_size,
+             round(sum(s.n_dead_tup)::numeric / nullif(sum(s.n_live_tup + s.n_dead_tup), 0), 3) AS target_dead_share,
+             CASE WHEN count(greatest(s.last_vacuum, s.last_autovacuum)) = count(*)
+                  THEN min(greatest(s.last_vacuum, s.last_autovacuum)) END AS target_last_vacuum,
+             CASE WHEN count(greatest(s.last_analyze, s.last_autoanalyze)) = count(*)
+                  THEN min(greatest(s.last_analyze, s.last_autoanalyze)) END AS target_last_analyze
+        FROM (SELECT to_regclass(etl_stream._target_name(t)) AS relid
+               WHERE (SELECT relkind FROM pg_class WHERE oid = to_regclass(etl_stream._target_name(t))) <> 'p'
+              UNION
+              SELECT relid FROM pg_partition_tree(to_regclass(etl_stream._target_name(t))) WHERE isleaf) p
+        LEFT JOIN pg_stat_all_tables s ON s.relid = p.relid) m ON true
   LEFT JOIN LATERAL (SELECT * FROM etl_stream.runs r WHERE r.table_name = t.name
                       ORDER BY r.finished_at DESC LIMIT 1) last ON true
   LEFT JOIN LATERAL (SELECT * FROM etl_stream.runs r WHERE r.table_name = t.name AND r.status = 'success'
@@ -35,7 +57,7 @@ SELECT t.name,
                       ORDER BY r.run_id DESC LIMIT 1) retried ON true;
 
 COMMENT ON VIEW etl_stream.status IS
-  'per registered table: watermark, how far behind, last success, last run and its attempt, the error retried, last error';
+  'per registered table: watermark, how far behind, last success, last run and its attempt, the error retried, last error, and the target''s size, dead rows and last vacuum and analyze';
 
 --
 -- progress: every run going on in this database, from the slots in shared

@@ -284,6 +284,34 @@ SELECT relacl FROM pg_class WHERE oid = 'sales_copy'::regclass;
 SELECT name, enabled, strategy, current_watermark, last_status, last_rows_pulled,
        last_success IS NOT NULL AS has_success, last_error IS NOT NULL AS has_error
   FROM etl_stream.status ORDER BY name;
+-- maintenance: size, dead rows, last vacuum and analyze of the target
+VACUUM ANALYZE sales_in_place;
+UPDATE sales_in_place SET amount = amount;   -- every row leaves a dead version
+SELECT pg_stat_force_next_flush();
+SELECT name, target_size = pg_total_relation_size(name::regclass) AS size_ok,
+       target_dead_share, target_last_vacuum IS NOT NULL AS vacuumed,
+       target_last_analyze IS NOT NULL AS analyzed, staging_size > 0 AS staged
+  FROM etl_stream.status WHERE name IN ('sales_in_place', 'sales_copy') ORDER BY name;
+VACUUM sales_in_place;
+SELECT pg_stat_force_next_flush();
+SELECT target_dead_share FROM etl_stream.status WHERE name = 'sales_in_place';
+-- a partitioned target: its partitions added up; the oldest vacuum is NULL
+-- while one partition was never vacuumed
+SELECT name FROM etl_stream.add_table('sales_parts', server => 'etl_test',
+    source_table => 'daily_sales', strategy => 'delete_insert');
+CREATE TABLE sales_parts (n int, amount numeric) PARTITION BY RANGE (n);
+CREATE TABLE sales_parts_1 PARTITION OF sales_parts FOR VALUES FROM (0) TO (100);
+CREATE TABLE sales_parts_2 PARTITION OF sales_parts FOR VALUES FROM (100) TO (200);
+INSERT INTO sales_parts SELECT n, n FROM generate_series(0, 199) n;
+SELECT pg_stat_force_next_flush();
+VACUUM sales_parts_1;
+DELETE FROM sales_parts WHERE n % 4 = 0;
+SELECT pg_stat_force_next_flush();
+SELECT target_size = pg_total_relation_size('sales_parts_1') + pg_total_relation_size('sales_parts_2') AS size_ok,
+       target_dead_share, target_last_vacuum
+  FROM etl_stream.status WHERE name = 'sales_parts';
+SELECT etl_stream.drop_table('sales_parts', drop_target => true);
+SELECT to_regclass('sales_parts') AS dropped;
 SELECT enabled FROM etl_stream.disable_table('events');
 SELECT etl_stream.sync('events');
 SELECT table_name, status FROM etl_stream.sync_all() ORDER BY table_name;
