@@ -41,6 +41,7 @@
 #include "pgstat.h"
 #include "portability/instr_time.h"
 #include "storage/latch.h"
+#include "storage/pmsignal.h"
 #include "utils/builtins.h"
 #include "utils/hsearch.h"
 #include "utils/inval.h"
@@ -89,6 +90,8 @@ struct SourceConnection
 	unsigned long thread_id;	/* MySQL connection id, for KILL QUERY */
 	bool		invalidated;	/* options changed: reconnect when idle */
 	bool		io_timed_out;	/* the library's read or write timeout passed */
+	bool		cleanup;		/* sends a KILL: bounded by its deadline alone,
+								 * and goes on if the postmaster died */
 	uint32		server_hashvalue;
 	uint32		mapping_hashvalue;
 };
@@ -101,7 +104,7 @@ static void open_connection(SourceConnection *conn, ForeignServer *server,
 							UserMapping *mapping);
 static void close_connection(SourceConnection *conn);
 static void kill_remote_query(SourceConnection *conn);
-static MYSQL *side_connect(SourceConnection *conn, TimestampTz deadline,
+static MYSQL *side_connect(SourceConnection *conn, TimestampTz deadline, bool cleanup,
 						   bool *ok);
 static bool source_answers(SourceConnection *conn);
 static int	wait_for_source(SourceConnection *conn, int status,
@@ -462,6 +465,38 @@ disconnect_server(Oid serverid)
 }
 
 /*
+ * The wait of a cleanup connection once the postmaster is gone, when the
+ * latch machinery would only report that again: poll() the socket alone,
+ * for at most timeout ms (the caller's deadline bounds it).  Returns
+ * WaitLatchOrSocket's flags.
+ */
+static int
+poll_source(pgsocket sock, int events, long timeout)
+{
+	struct pollfd pfd;
+	int			rc;
+
+	if (timeout < 0)
+		timeout = 0;			/* a cleanup connection always has a deadline */
+	pfd.fd = sock;
+	pfd.events = 0;
+	if (events & WL_SOCKET_READABLE)
+		pfd.events |= POLLIN;
+	if (events & WL_SOCKET_WRITEABLE)
+		pfd.events |= POLLOUT;
+	pfd.revents = 0;
+	rc = poll(&pfd, sock == PGINVALID_SOCKET ? 0 : 1, (int) timeout);
+	if (rc <= 0)
+		return WL_TIMEOUT;
+	rc = 0;
+	if (pfd.revents & (POLLIN | POLLERR | POLLHUP))
+		rc |= WL_SOCKET_READABLE;
+	if (pfd.revents & (POLLOUT | POLLERR | POLLHUP))
+		rc |= WL_SOCKET_WRITEABLE;
+	return rc & events;
+}
+
+/*
  * Wait until the socket is ready for what the library asked, or its own
  * timeout passes, or our deadline passes (then 0 is returned).  Interrupts
  * are serviced while waiting: a cancel raises an ERROR from here, and the
@@ -475,7 +510,7 @@ disconnect_server(Oid serverid)
 static int
 wait_for_source(SourceConnection *conn, int status, TimestampTz deadline)
 {
-	int			events = WL_LATCH_SET | WL_EXIT_ON_PM_DEATH;
+	int			events = WL_LATCH_SET;
 	long		lib_timeout = -1;
 	instr_time	start;
 	pgsocket	sock = mysql_get_socket(conn->mysql);
@@ -491,6 +526,12 @@ wait_for_source(SourceConnection *conn, int status, TimestampTz deadline)
 		lib_timeout = mysql_get_timeout_value_ms(conn->mysql);
 	if (sock == PGINVALID_SOCKET)
 		events &= ~(WL_SOCKET_READABLE | WL_SOCKET_WRITEABLE);
+	/*
+	 * A wait ends the backend at once when the postmaster dies, except the
+	 * KILL sent while the backend exits for that very reason: it still gets
+	 * its (short) deadline, so that nothing of ours keeps running on MySQL.
+	 */
+	events |= conn->cleanup ? WL_POSTMASTER_DEATH : WL_EXIT_ON_PM_DEATH;
 
 	stall_check = (conn->state == CONN_BUSY && deadline == 0 &&
 				   lib_timeout < 0 && conn->opts != NULL &&
@@ -530,9 +571,13 @@ wait_for_source(SourceConnection *conn, int status, TimestampTz deadline)
 		}
 
 		CHECK_FOR_INTERRUPTS();
-		rc = WaitLatchOrSocket(MyLatch,
-							   events | (timeout >= 0 ? WL_TIMEOUT : 0),
-							   sock, timeout, PG_WAIT_EXTENSION);
+		if (conn->cleanup && !PostmasterIsAlive())
+			rc = poll_source(sock, events, timeout);
+		else
+			rc = WaitLatchOrSocket(MyLatch,
+								   events | (timeout >= 0 ? WL_TIMEOUT : 0),
+								   sock, timeout, PG_WAIT_EXTENSION);
+		rc &= ~WL_POSTMASTER_DEATH;
 		if (rc & WL_LATCH_SET)
 		{
 			ResetLatch(MyLatch);
@@ -861,7 +906,7 @@ estimate_source_rows(ForeignServer *server, const char *sql)
  * and the caller closes it.
  */
 static MYSQL *
-side_connect(SourceConnection *conn, TimestampTz deadline, bool *ok)
+side_connect(SourceConnection *conn, TimestampTz deadline, bool cleanup, bool *ok)
 {
 	SourceOptions *opts = conn->opts;
 	SourceConnection side;
@@ -871,6 +916,7 @@ side_connect(SourceConnection *conn, TimestampTz deadline, bool *ok)
 	memset(&side, 0, sizeof(side));
 	side.mysql = make_handle(opts, true, 0);
 	side.state = CONN_BROKEN;	/* no stall checks of its own */
+	side.cleanup = cleanup;
 	status = mysql_real_connect_start(&ret, side.mysql,
 									  opts->unix_socket ? NULL : opts->host,
 									  opts->user, opts->password, NULL,
@@ -902,7 +948,7 @@ source_answers(SourceConnection *conn)
 	probe = side_connect(conn,
 						 TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
 													 conn->opts->connect_timeout * 1000),
-						 &ok);
+						 false, &ok);
 	mysql_close(probe);
 	return ok;
 }
@@ -929,7 +975,7 @@ kill_remote_query(SourceConnection *conn)
 		return;
 
 	deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), KILL_TIMEOUT_MS);
-	killer = side_connect(conn, deadline, &ok);
+	killer = side_connect(conn, deadline, true, &ok);
 	if (ok)
 	{
 		SourceConnection side;
@@ -937,6 +983,7 @@ kill_remote_query(SourceConnection *conn)
 		memset(&side, 0, sizeof(side));
 		side.mysql = killer;
 		side.state = CONN_BROKEN;
+		side.cleanup = true;
 		snprintf(sql, sizeof(sql), "KILL QUERY %lu", conn->thread_id);
 		status = mysql_real_query_start(&ret, killer, sql, strlen(sql));
 		while (status != 0 && ok)

@@ -10,6 +10,10 @@ set -euo pipefail
 
 DB=t_frozen
 N=600000
+# The server's pid from its pid file: an earlier test may have restarted it
+# since check.sh exported MYSQL_PID.
+MYSQL_PID="$(live_pid_from "$ETL_MYSQL_DIR/mysqld.pid" "$ETL_MYSQL_DIR/data")" ||
+	die "no live MariaDB pid in $ETL_MYSQL_DIR/mysqld.pid"
 cleanup() {
 	local -
 	set +e
