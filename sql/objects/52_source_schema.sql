@@ -184,10 +184,15 @@ BEGIN
         ELSIF NOT k.is_unique OR (cardinality(t.key_columns) > 0 AND k.cols @> t.key_columns) THEN
             CONTINUE;           -- not unique, or implied by the primary key
         ELSIF k.prefix THEN
-            left_out := left_out || format('unique key "%s" on (%s) (a prefix)', k.index_name, k.shown);
+            left_out := left_out || format('%s on (%s) (a prefix)',
+                                           CASE WHEN k.index_name = 'PRIMARY' THEN 'MySQL''s primary key'
+                                                ELSE format('unique key "%s"', k.index_name) END,
+                                           k.shown);
         ELSIF NOT k.cols <@ t.columns THEN
-            left_out := left_out || format('unique key "%s" on (%s) (not every column is moved)',
-                                           k.index_name, k.shown);
+            left_out := left_out || format('%s on (%s) (not every column is moved)',
+                                           CASE WHEN k.index_name = 'PRIMARY' THEN 'MySQL''s primary key'
+                                                ELSE format('unique key "%s"', k.index_name) END,
+                                           k.shown);
         ELSE
             defs := defs || format('UNIQUE (%s)',
                                    (SELECT string_agg(format('%I', x), ', ') FROM unnest(k.cols) x));
