@@ -13,7 +13,10 @@
  * A value that cannot be represented is an error naming the table or
  * query, the column, the row and the value; never a silently different
  * value.  The only exception is the invalid_dates = 'null' policy, which
- * the user asks for.  The mapping is documented in docs/type-mapping.md.
+ * the user asks for, and which never makes a NULL in a column that is NOT
+ * NULL in the target (the caller names those the landing table does not
+ * declare, such as staging's).  The mapping is documented in
+ * docs/type-mapping.md.
  *
  * IDENTIFICATION
  *		  src/convert.c
