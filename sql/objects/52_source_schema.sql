@@ -308,6 +308,12 @@ BEGIN
         IF adding THEN
             target := etl_stream._target_name(t)::regclass;
             FOR i IN 1..cardinality(added) LOOP
+                IF octet_length(added[i]) > 63 THEN
+                    RAISE EXCEPTION 'new column "%" of MySQL table % has a name longer than PostgreSQL allows', added[i], src
+                        USING ERRCODE = 'name_too_long',
+                              DETAIL = 'PostgreSQL names are at most 63 bytes. The run stopped before pulling: the target and the watermark are as they were.',
+                              HINT = format('Rename the column on the source, or set etl_stream.alter_table(%L, on_schema_change => ''warn'') to go on without it.', t.name);
+                END IF;
                 IF NOT EXISTS (SELECT FROM pg_attribute a WHERE a.attrelid = target AND a.attname = added[i]
                                                             AND a.attnum > 0 AND NOT a.attisdropped) THEN
                     EXECUTE format('ALTER TABLE %s ADD COLUMN %I %s', target, added[i], added_types[i]);

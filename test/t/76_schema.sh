@@ -173,3 +173,10 @@ tap_ok "a retyped column is a WARNING and a note; the run goes on" \
 tap_is "$(q "SELECT column_types[array_position(columns, 'extra')] FROM etl_stream.tables WHERE name = 'sc_drift'")|$(
 	q "SELECT coalesce(schema_changes, '-') FROM etl_stream.sync('sc_drift')")" "bigint|-" \
 	"the registration records the new type, and the next run has nothing to note"
+
+# add_columns with a name PostgreSQL cannot hold: refused, not truncated
+long=$(printf 'c%.0s' {1..64})
+mysql_root etl_test -e "ALTER TABLE sc_drift ADD COLUMN $long INT"
+tap_is "$(q "SELECT concat_ws('|', status, failed_phase, sqlstate) FROM etl_stream.sync('sc_drift')" 2>/dev/null)|$(
+	q "SELECT count(*) FROM pg_attribute WHERE attrelid = 'sc_drift'::regclass AND attname LIKE 'ccc%'")" \
+	"failed|connect|42622|0" "add_columns refuses a new column whose name is longer than 63 bytes, and adds nothing"
