@@ -235,6 +235,9 @@ DECLARE
     names text[];
     types text[];
     known text[];
+    lnames text[];
+    lknown text[];
+    lcolumns text[] := lower(t.columns::text)::text[];
     added text[];
     added_types text[];
     added_shown text;
@@ -252,20 +255,24 @@ BEGIN
       FROM etl_stream.describe(t.server, format('SELECT * FROM %s LIMIT 0', src)) d;
     -- a registration made before 0.5.0 takes in the source as it is now
     known := coalesce(t.source_columns, names);
+    -- MySQL's column names are case-insensitive: Note is still note
+    lnames := lower(names::text)::text[];
+    lknown := lower(known::text)::text[];
 
     SELECT array_agg(c ORDER BY o), array_agg(types[o] ORDER BY o),
            string_agg(format('"%s" (%s)', c, types[o]), ', ' ORDER BY o)
       INTO added, added_types, added_shown
       FROM unnest(names) WITH ORDINALITY u(c, o)
-     WHERE c <> ALL (known) AND c <> ALL (t.columns);
+     WHERE lower(c) <> ALL (lknown) AND lower(c) <> ALL (lcolumns);
     SELECT array_agg(c ORDER BY o) INTO gone_moved
-      FROM unnest(t.columns) WITH ORDINALITY u(c, o) WHERE c <> ALL (names);
+      FROM unnest(t.columns) WITH ORDINALITY u(c, o) WHERE lower(c) <> ALL (lnames);
     SELECT array_agg(c ORDER BY o) INTO gone_other
-      FROM unnest(known) WITH ORDINALITY u(c, o) WHERE c <> ALL (names) AND c <> ALL (t.columns);
-    SELECT array_agg(format('"%s" %s -> %s', c, ty, types[array_position(names, c)]) ORDER BY o)
+      FROM unnest(known) WITH ORDINALITY u(c, o)
+     WHERE lower(c) <> ALL (lnames) AND lower(c) <> ALL (lcolumns);
+    SELECT array_agg(format('"%s" %s -> %s', c, ty, types[array_position(lnames, lower(c))]) ORDER BY o)
       INTO retyped
       FROM unnest(t.columns, t.column_types) WITH ORDINALITY u(c, ty, o)
-     WHERE c = ANY (names) AND types[array_position(names, c)] <> ty;
+     WHERE types[array_position(lnames, lower(c))] <> ty;
 
     IF gone_moved IS NOT NULL THEN
         RAISE EXCEPTION 'MySQL table % has no column %, which etl_stream table "%" moves',
@@ -320,14 +327,14 @@ BEGIN
                 END IF;
             END LOOP;
         END IF;
-        SELECT array_agg(coalesce(types[array_position(names, c)], ty) ORDER BY o) INTO new_types
+        SELECT array_agg(coalesce(types[array_position(lnames, lower(c))], ty) ORDER BY o) INTO new_types
           FROM unnest(t.columns, t.column_types) WITH ORDINALITY u(c, ty, o);
         -- what the registration takes in: new types, columns gone, and
         -- with add_columns the new columns; with warn, new columns stay new
         UPDATE etl_stream.tables x
            SET columns = t.columns || CASE WHEN adding THEN added ELSE '{}' END,
                column_types = new_types || CASE WHEN adding THEN added_types ELSE '{}' END,
-               source_columns = ARRAY(SELECT c FROM unnest(known) c WHERE c = ANY (names))
+               source_columns = ARRAY(SELECT c FROM unnest(known) c WHERE lower(c) = ANY (lnames))
                                 || CASE WHEN adding THEN added ELSE '{}' END
          WHERE x.name = t.name;
         changed := true;

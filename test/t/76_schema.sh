@@ -182,6 +182,11 @@ tap_is "$(q "SELECT column_types[array_position(columns, 'extra')] FROM etl_stre
 	q "SELECT coalesce(schema_changes, '-') FROM etl_stream.sync('sc_drift')")" "bigint|-" \
 	"the registration records the new type, and the next run has nothing to note"
 
+# a column renamed only in case is still the column (MySQL's names are case-insensitive)
+mysql_root etl_test -e "ALTER TABLE sc_drift CHANGE note NOTE VARCHAR(20); UPDATE sc_drift SET NOTE = 'y', upd = 6 WHERE id = 2"
+tap_is "$(q "SELECT status || ' ' || rows_updated || ' ' || coalesce(schema_changes, '-') FROM etl_stream.sync('sc_drift')")|$(
+	q "SELECT note FROM sc_drift WHERE id = 2")" "success 1 -|y" "a column renamed in case only is no change"
+
 # add_columns with a name PostgreSQL cannot hold: refused, not truncated
 long=$(printf 'c%.0s' {1..64})
 mysql_root etl_test -e "ALTER TABLE sc_drift ADD COLUMN $long INT"
