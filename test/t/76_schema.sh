@@ -17,7 +17,7 @@ cleanup() {
 	local -
 	set +e
 	pg_psql -qc "DROP DATABASE IF EXISTS $DB WITH (FORCE)" >/dev/null 2>&1
-	mysql_root etl_test -e "DROP TABLE IF EXISTS sc_decl, sc_dates, sc_drift" >/dev/null 2>&1
+	mysql_root etl_test -e "DROP TABLE IF EXISTS sc_decl, sc_dates, sc_drift, sc_bf" >/dev/null 2>&1
 }
 trap cleanup EXIT
 cleanup
@@ -65,6 +65,8 @@ INSERT INTO sc_decl (id, email, code) VALUES (1, 'a@x', 'A'), (2, 'b@x', 'B');
 SET SESSION sql_mode = '';
 CREATE TABLE sc_dates (id INT PRIMARY KEY, d DATE NOT NULL, upd INT NOT NULL);
 INSERT INTO sc_dates VALUES (1, '2024-01-01', 1), (2, '0000-00-00', 1), (3, '2024-01-03', 1);
+CREATE TABLE sc_bf (id INT PRIMARY KEY, upd INT NOT NULL);
+INSERT INTO sc_bf SELECT seq, seq FROM seq_1_to_200;
 CREATE TABLE sc_drift (id INT PRIMARY KEY, note VARCHAR(20), upd INT NOT NULL);
 INSERT INTO sc_drift VALUES (1, 'one', 1), (2, 'two', 1);
 SQL
@@ -193,3 +195,19 @@ mysql_root etl_test -e "ALTER TABLE sc_drift ADD COLUMN $long INT"
 tap_is "$(q "SELECT concat_ws('|', status, failed_phase, sqlstate) FROM etl_stream.sync('sc_drift')" 2>/dev/null)|$(
 	q "SELECT count(*) FROM pg_attribute WHERE attrelid = 'sc_drift'::regclass AND attname LIKE 'ccc%'")" \
 	"failed|connect|42622|0" "add_columns refuses a new column whose name is longer than 63 bytes, and adds nothing"
+
+# a backfill's slices only check: under add_columns they warn, add nothing,
+# and the next sync adds the column
+db -q -c "SELECT FROM etl_stream.add_table('sc_bf', server => 'src', source_table => 'sc_bf', watermark => 'upd',
+                                           on_schema_change => 'add_columns')" \
+	-c "SELECT etl_stream.create_target('sc_bf')" >/dev/null
+mysql_root etl_test -e "ALTER TABLE sc_bf ADD COLUMN late INT; UPDATE sc_bf SET late = id"
+# open-ended: when it is done the watermark is 200
+job=$(q "SELECT etl_stream.backfill('sc_bf', range_from => '1', slice => '50', workers => 2)")
+tap_is "$(q "SELECT state FROM etl_stream.job_wait($job)")|$(q "SELECT count(*) FROM sc_bf")|$(
+	q "SELECT count(*) FROM pg_attribute WHERE attrelid = 'sc_bf'::regclass AND attname = 'late'")|$(
+	q "SELECT count(*) FROM etl_stream.runs WHERE job_id = $job AND schema_changes LIKE 'new column \"late\" (integer): not moved'")" \
+	"done|200|0|4" "the backfill's 4 slices load the rows, note the new column, and do not add it"
+tap_is "$(q "SELECT status || ' ' || schema_changes FROM etl_stream.sync('sc_bf')" 2>/dev/null)|$(q "SELECT count(late) FROM sc_bf")" \
+	'success new column "late" (integer): added to the target, moved from this run on|1' \
+	"the next sync adds it; of the rows the backfill loaded, only the one at the cutoff (200) gets it"
