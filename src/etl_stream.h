@@ -129,9 +129,9 @@ typedef struct LandRequest
 	const char *label;			/* names the table in errors; NULL: its name */
 	LandCounts *counts;			/* updated as rows arrive; may be NULL */
 	ValueError *value_error;	/* filled in by a failed conversion; may be NULL */
-	List	   *not_null_columns;	/* also NOT NULL where a policy would
-									 * make a NULL (the target's, when the
-									 * rows land in staging) */
+	List	   *not_null_columns;	/* names a policy must not make NULL,
+									 * besides the table's NOT NULL ones
+									 * (the target's, for staging) */
 } LandRequest;
 
 extern void land_rows(const LandRequest *req);
