@@ -13,7 +13,10 @@
  * A value that cannot be represented is an error naming the table or
  * query, the column, the row and the value; never a silently different
  * value.  The only exception is the invalid_dates = 'null' policy, which
- * the user asks for.  The mapping is documented in docs/type-mapping.md.
+ * the user asks for, and which never makes a NULL in a column that is NOT
+ * NULL in the target (the caller names those the landing table does not
+ * declare, such as staging's).  The mapping is documented in
+ * docs/type-mapping.md.
  *
  * IDENTIFICATION
  *		  src/convert.c
@@ -63,6 +66,7 @@ struct ColumnConverter
 	Oid			typid;
 	int32		typmod;
 	Oid			domain_type;	/* InvalidOid unless the target is a domain */
+	bool		not_null;		/* a policy must not make a NULL here */
 	void	   *domain_extra;	/* domain_check()'s cache */
 
 	/* integer targets: the accepted range */
@@ -127,7 +131,8 @@ typedef enum ValueProblem
 	VP_TOO_LONG,
 	VP_BAD_ENCODING,
 	VP_TOO_LARGE,
-	VP_BAD_FORMAT
+	VP_BAD_FORMAT,
+	VP_NULL_BY_POLICY			/* invalid date, NULL by policy, NOT NULL column */
 } ValueProblem;
 
 static void report_value_error(RowConverter *rc, ColumnConverter *col,
@@ -323,6 +328,9 @@ report_value_error_ext(RowConverter *rc, ColumnConverter *col,
 		case VP_TOO_LARGE:
 			sqlerrcode = ERRCODE_PROGRAM_LIMIT_EXCEEDED;
 			break;
+		case VP_NULL_BY_POLICY:
+			sqlerrcode = ERRCODE_NOT_NULL_VIOLATION;
+			break;
 	}
 	pass_value_error(rc, &ve, sqlerrcode);
 
@@ -392,6 +400,16 @@ report_value_error_ext(RowConverter *rc, ColumnConverter *col,
 					 errmsg("unexpected MySQL value for column \"%s\"", col->attname),
 					 errdetail("%s, has value \"%s\" which is not in the format of MySQL %s.",
 							   facts.data, value, col->mysql_type)));
+			break;
+		case VP_NULL_BY_POLICY:
+			/* a row the source could never hold: never load it */
+			ereport(ERROR,
+					(errcode(sqlerrcode),
+					 errmsg("invalid date in NOT NULL column \"%s\" of %s",
+							col->attname, rc->relname),
+					 errdetail("%s, has value \"%s\" which is not a valid date; the invalid_dates policy 'null' would make it NULL, which the column does not allow.",
+							   facts.data, value),
+					 errhint("Set the server option invalid_dates to 'error' or '-infinity', or drop the column's NOT NULL constraint to receive such values as NULL.")));
 			break;
 	}
 	pg_unreachable();
@@ -1076,6 +1094,8 @@ invalid_date(RowConverter *rc, ColumnConverter *col, const char *s,
 {
 	if (r == PARSE_INVALID && rc->invalid_dates == INVALID_DATES_NULL)
 	{
+		if (col->not_null)
+			report_value_error(rc, col, s, len, VP_NULL_BY_POLICY);
 		*isnull = true;
 		return (Datum) 0;
 	}
@@ -1598,6 +1618,7 @@ build_row_converter(MYSQL_FIELD *fields, unsigned int nfields,
 		ColumnConverter *col;
 		StringInfoData buf;
 		int32		basetypmod = attr->atttypmod;
+		ListCell   *lc;
 
 		if (attr->attisdropped)
 		{
@@ -1622,6 +1643,12 @@ build_row_converter(MYSQL_FIELD *fields, unsigned int nfields,
 		col->type_name = format_type_with_typemod(attr->atttypid, attr->atttypmod);
 		col->base_type_name = format_type_with_typemod(col->typid, col->typmod);
 		col->encoding = source_encoding;
+		col->not_null = attr->attnotnull;
+		foreach(lc, opts->not_null_columns)
+		{
+			if (strcmp((char *) lfirst(lc), col->attname) == 0)
+				col->not_null = true;
+		}
 
 		if (!choose_conversion(rc, col, source_encoding))
 		{

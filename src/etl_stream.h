@@ -129,6 +129,9 @@ typedef struct LandRequest
 	const char *label;			/* names the table in errors; NULL: its name */
 	LandCounts *counts;			/* updated as rows arrive; may be NULL */
 	ValueError *value_error;	/* filled in by a failed conversion; may be NULL */
+	List	   *not_null_columns;	/* names a policy must not make NULL,
+									 * besides the table's NOT NULL ones
+									 * (the target's, for staging) */
 } LandRequest;
 
 extern void land_rows(const LandRequest *req);
@@ -232,6 +235,8 @@ typedef struct SyncRun
 	const char *load_path;		/* "staging", "direct", or NULL */
 	const char *statistics;		/* "in_run", "deferred", or NULL: no ANALYZE */
 	const char *skip_reason;
+	char	   *schema_changes; /* the source's columns changed: what and
+								 * what the run did (on_schema_change) */
 	ErrorData  *error;			/* why it failed */
 	ValueError	value_error;	/* the value that did not convert, if one */
 } SyncRun;

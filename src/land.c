@@ -421,6 +421,7 @@ land_rows(const LandRequest *req)
 	copts.row_key = append_land_row_key;
 	copts.row_key_arg = &info;
 	copts.value_error = req->value_error;
+	copts.not_null_columns = req->not_null_columns;
 	converter = build_row_converter(fields, nfields, RelationGetDescr(ld.rel),
 									&copts);
 

@@ -198,6 +198,25 @@ call_with_reg(const RunState *rs, const char *sql, const char *arg)
 	return sql_text(sql, &args);
 }
 
+/* A text[] result column as a List of char * (NULL: empty) */
+static List *
+result_text_list(int col)
+{
+	bool		isnull;
+	Datum		d = result_datum(col, &isnull);
+	Datum	   *elems;
+	int			n;
+	List	   *result = NIL;
+
+	if (isnull)
+		return NIL;
+	deconstruct_array(DatumGetArrayTypeP(d), TEXTOID, -1, false, TYPALIGN_INT,
+					  &elems, NULL, &n);
+	for (int i = 0; i < n; i++)
+		result = lappend(result, TextDatumGetCString(elems[i]));
+	return result;
+}
+
 static int64
 count_rows(const char *table)
 {
@@ -307,8 +326,6 @@ read_registration(const char *name, const char *lock, Registration *reg)
 {
 	SqlArgs		args = {0};
 	bool		isnull;
-	Datum	   *elems;
-	int			nkeys;
 
 	sql_arg_text(&args, name);
 	exec_sql(psprintf("SELECT t, t.name, t.server, t.strategy, t.enabled,"
@@ -329,10 +346,7 @@ read_registration(const char *name, const char *lock, Registration *reg)
 	reg->enabled = DatumGetBool(result_datum(5, &isnull));
 	reg->has_watermark = DatumGetBool(result_datum(6, &isnull));
 	reg->high_watermark = result_text(7);
-	deconstruct_array(DatumGetArrayTypeP(result_datum(8, &isnull)),
-					  TEXTOID, -1, false, TYPALIGN_INT, &elems, NULL, &nkeys);
-	for (int i = 0; i < nkeys; i++)
-		reg->key_columns = lappend(reg->key_columns, TextDatumGetCString(elems[i]));
+	reg->key_columns = result_text_list(8);
 	reg->label = result_text(9);
 	reg->timeout_ms = result_int8(10);
 	reg->timeout_text = result_text(11);
@@ -445,6 +459,16 @@ land_into(RunState *rs, const char *table, const char *remote_sql)
 	req.label = rs->reg.label;
 	req.counts = &rs->run->counts;
 	req.value_error = &rs->run->value_error;
+	/*
+	 * A policy must not make a NULL the target does not allow, also when
+	 * the rows land in staging, which has no constraints
+	 */
+	args.n = 0;
+	sql_arg_text(&args, rs->plan.target);
+	exec_sql("SELECT array_agg(a.attname::text) FROM pg_attribute a"
+			 " WHERE a.attrelid = $1::regclass AND a.attnum > 0"
+			 "   AND NOT a.attisdropped AND a.attnotnull", &args);
+	req.not_null_columns = result_text_list(1);
 	/* what SPI just did (a staging table made, say) is seen by the landing */
 	CommandCounterIncrement();
 	land_rows(&req);
@@ -660,6 +684,29 @@ finish_run(RunState *rs)
 	}
 }
 
+/*
+ * The source's columns against the registration, before anything is
+ * pulled (_check_source_columns, by the table's on_schema_change): the run
+ * fails, or goes on with a note, or with new columns added, after which
+ * the registration and the plan are read again.  A backfill's slice only
+ * checks: it shares the registration with the other slices.
+ */
+static void
+check_source_columns(RunState *rs)
+{
+	SqlArgs		args = reg_args(rs);
+	bool		isnull;
+
+	sql_arg(&args, BOOLOID, BoolGetDatum(!rs->req->backfill), false);
+	exec_sql("SELECT c.note, c.changed FROM etl_stream._check_source_columns($1, $2) c", &args);
+	rs->run->schema_changes = result_text(1);
+	if (!DatumGetBool(result_datum(2, &isnull)))
+		return;
+	if (!read_registration(rs->reg.name, NULL, &rs->reg))
+		elog(ERROR, "etl_stream table \"%s\" disappeared during its run", rs->run->table_name);
+	make_plan(rs, NULL, &rs->plan);
+}
+
 /* Everything after the lock and the plan, in a subtransaction */
 static void
 execute_step(RunState *rs)
@@ -669,6 +716,7 @@ execute_step(RunState *rs)
 
 	begin_phase(run, RUN_PHASE_CONNECT);
 	ping_source(server);
+	check_source_columns(rs);
 	progress_estimate(estimate_source_rows(server, rs->plan.remote_sql));
 	end_phase(run);
 
@@ -821,6 +869,9 @@ run_sync(const SyncRequest *req)
 				error->hint = pstrdup("etl_stream.alter_table(name, timeout => ...) changes the timeout.");
 			}
 			run.error = error;
+			if (run.schema_changes != NULL)
+				run.schema_changes = psprintf("%s (rolled back with the run)",
+											  run.schema_changes);
 			run.rows_inserted = run.rows_updated = 0;
 			run.rows_unchanged = run.rows_deleted = 0;
 			run.new_watermark = rs.reg.high_watermark;

@@ -113,6 +113,8 @@ typedef struct ConvertOptions
 	RowKeyCallback row_key;		/* may be NULL */
 	void	   *row_key_arg;
 	ValueError *value_error;	/* filled in before a value error; may be NULL */
+	List	   *not_null_columns;	/* names (char *) a policy must not make
+									 * NULL, besides tupdesc's NOT NULL ones */
 } ConvertOptions;
 
 typedef struct RowConverter RowConverter;

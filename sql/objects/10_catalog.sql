@@ -55,6 +55,10 @@ CREATE TABLE etl_stream.tables (
                     CHECK (retry_backoff > '0'),
     timeout         interval                        -- a run past it is stopped; NULL: none
                     CHECK (timeout > '0'),
+    on_schema_change text NOT NULL DEFAULT 'warn'   -- a column added, removed or retyped on the source
+                    CONSTRAINT tables_on_schema_change_check
+                    CHECK (on_schema_change IN ('warn', 'fail', 'add_columns')),
+    source_columns  text[],             -- every column of the source as last taken in; NULL: not yet known
     CHECK (watermark IS NOT NULL OR strategy <> 'merge'),
     CHECK ((watermark IS NULL) = (watermark_kind IS NULL)),
     CHECK (columns <> '{}' AND cardinality(columns) = cardinality(column_types)),
@@ -108,7 +112,8 @@ CREATE TABLE etl_stream.runs (
     attempt         integer NOT NULL DEFAULT 1,
     job_id          bigint,
     task_id         bigint,
-    statistics      text CHECK (statistics IN ('in_run', 'deferred'))  -- how the run ANALYZEd, if it did
+    statistics      text CHECK (statistics IN ('in_run', 'deferred')),  -- how the run ANALYZEd, if it did
+    schema_changes  text                -- what changed on the source since the registration, and what the run did
 );
 CREATE INDEX runs_table_name_finished_at_idx ON etl_stream.runs (table_name, finished_at);
 CREATE INDEX runs_finished_at_idx ON etl_stream.runs (finished_at);

@@ -1,7 +1,7 @@
 --
 -- Registration: add_table reads a MySQL table's columns, natural types and
--- key; alter, enable, disable and drop a registration; create_target makes
--- the target from it.
+-- key; alter, enable, disable and drop a registration.  create_target and
+-- the check of the source's columns at each run are in 52_source_schema.sql.
 --
 
 CREATE OR REPLACE FUNCTION etl_stream._check_strategy(strategy text) RETURNS void
@@ -82,6 +82,18 @@ BEGIN
 END
 $$;
 
+-- What a run does when the source's columns changed (docs/sync.md)
+CREATE OR REPLACE FUNCTION etl_stream._check_on_schema_change(value text) RETURNS void
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    IF value IS NULL OR value <> ALL (ARRAY['warn', 'fail', 'add_columns']) THEN
+        RAISE EXCEPTION 'invalid on_schema_change "%"', value
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Valid values are: warn, fail, add_columns.';
+    END IF;
+END
+$$;
+
 CREATE OR REPLACE FUNCTION etl_stream.add_table(
     name text,
     server name,
@@ -98,7 +110,8 @@ CREATE OR REPLACE FUNCTION etl_stream.add_table(
     depends_on text[] DEFAULT NULL,
     retries integer DEFAULT 3,
     retry_backoff interval DEFAULT '30 s',
-    timeout interval DEFAULT NULL)
+    timeout interval DEFAULT NULL,
+    on_schema_change text DEFAULT 'warn')
 RETURNS etl_stream.tables
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -116,6 +129,7 @@ BEGIN
                   HINT = 'Use etl_stream.alter_table to change it, or etl_stream.drop_table first.';
     END IF;
     PERFORM etl_stream._check_strategy(strategy);
+    PERFORM etl_stream._check_on_schema_change(add_table.on_schema_change);
 
     t.name := add_table.name;
     t.server := add_table.server;
@@ -135,6 +149,8 @@ BEGIN
       INTO all_cols, all_types
       FROM etl_stream.describe(t.server, format('SELECT * FROM %s LIMIT 0', src)) d;
 
+    -- what the source has now: a later run compares the source with it
+    t.source_columns := all_cols;
     IF add_table.columns IS NULL THEN
         t.columns := all_cols;
         t.column_types := all_types;
@@ -201,6 +217,7 @@ BEGIN
     t.retries := coalesce(add_table.retries, 3);
     t.retry_backoff := coalesce(add_table.retry_backoff, interval '30 s');
     t.timeout := nullif(add_table.timeout, interval '0');
+    t.on_schema_change := add_table.on_schema_change;
     PERFORM etl_stream._check_retry_settings(t);
     INSERT INTO etl_stream.tables SELECT t.*;
     RETURN t;
@@ -216,7 +233,8 @@ CREATE OR REPLACE FUNCTION etl_stream.alter_table(
     depends_on text[] DEFAULT NULL,
     retries integer DEFAULT NULL,
     retry_backoff interval DEFAULT NULL,
-    timeout interval DEFAULT NULL)
+    timeout interval DEFAULT NULL,
+    on_schema_change text DEFAULT NULL)
 RETURNS etl_stream.tables
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -245,10 +263,15 @@ BEGIN
     IF timeout IS NOT NULL THEN
         t.timeout := nullif(timeout, interval '0');
     END IF;
+    IF on_schema_change IS NOT NULL THEN
+        PERFORM etl_stream._check_on_schema_change(on_schema_change);
+        t.on_schema_change := on_schema_change;
+    END IF;
     PERFORM etl_stream._check_retry_settings(t);
     UPDATE etl_stream.tables x SET strategy = t.strategy, lookback = t.lookback,
            enabled = t.enabled, high_watermark = t.high_watermark, depends_on = t.depends_on,
-           retries = t.retries, retry_backoff = t.retry_backoff, timeout = t.timeout
+           retries = t.retries, retry_backoff = t.retry_backoff, timeout = t.timeout,
+           on_schema_change = t.on_schema_change
      WHERE x.name = t.name;
     RETURN t;
 END
@@ -273,37 +296,5 @@ BEGIN
         EXECUTE format('DROP TABLE IF EXISTS %s', etl_stream._target_name(t));
     END IF;
     DELETE FROM etl_stream.tables x WHERE x.name = t.name;
-END
-$$;
-
---
--- create_target: the target table from the source's definition: natural
--- types, the key as primary key, an index on the watermark.  Rows are kept
--- whole in their page while they fit (toast_tuple_target = 8160): a row
--- over PostgreSQL's 2 kB threshold is otherwise compressed column by column
--- on every write, which costs a wide table's load twice its time and, for
--- rows that do not compress much, saves no space (docs/benchmark.md);
--- compress => true keeps PostgreSQL's default.
---
-CREATE OR REPLACE FUNCTION etl_stream.create_target(name text, compress boolean DEFAULT false)
-RETURNS regclass
-LANGUAGE plpgsql AS $$
-DECLARE
-    t etl_stream.tables := etl_stream._get(name);
-    target text := etl_stream._target_name(t);
-    cols text;
-BEGIN
-    SELECT string_agg(format('%I %s', c, ty), ', ' ORDER BY o) INTO cols
-      FROM unnest(t.columns, t.column_types) WITH ORDINALITY u(c, ty, o);
-    IF cardinality(t.key_columns) > 0 THEN
-        cols := cols || format(', PRIMARY KEY (%s)',
-                               (SELECT string_agg(format('%I', k), ', ') FROM unnest(t.key_columns) k));
-    END IF;
-    EXECUTE format('CREATE TABLE %s (%s)%s', target, cols,
-                   CASE WHEN compress THEN '' ELSE ' WITH (toast_tuple_target = 8160)' END);
-    IF t.watermark IS NOT NULL AND t.watermark <> ALL (t.key_columns[1:1]) THEN
-        EXECUTE format('CREATE INDEX ON %s (%I)', target, t.watermark);
-    END IF;
-    RETURN target::regclass;
 END
 $$;

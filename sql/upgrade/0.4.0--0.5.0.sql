@@ -8,3 +8,17 @@ ALTER TABLE etl_stream.runs
     DROP CONSTRAINT runs_status_check,
     ADD CONSTRAINT runs_status_check
         CHECK (status IN ('success', 'failed', 'skipped', 'timed_out', 'cancelled'));
+
+-- == schema: create_target keeps what the source declares; schema drift (on_schema_change)
+ALTER TABLE etl_stream.tables
+    ADD COLUMN on_schema_change text NOT NULL DEFAULT 'warn'
+        CONSTRAINT tables_on_schema_change_check
+        CHECK (on_schema_change IN ('warn', 'fail', 'add_columns')),
+    ADD COLUMN source_columns text[];
+ALTER TABLE etl_stream.runs
+    ADD COLUMN schema_changes text;
+-- add_table and alter_table gain on_schema_change: CREATE OR REPLACE cannot add it
+DROP FUNCTION etl_stream.add_table(text, name, text, text, anyelement, text, text[], text[],
+                                   name, name, text, boolean, text[], integer, interval, interval);
+DROP FUNCTION etl_stream.alter_table(text, anyelement, text, boolean, text, text[],
+                                     integer, interval, interval);

@@ -45,7 +45,8 @@ tap_is "$(old -Atc "SELECT extversion FROM pg_extension WHERE extname = 'etl_str
 state() {
 	pg_psql -d "$1" -Atc "
 	  -- the columns later releases added are left out (their defaults are checked below)
-	  SELECT 'table ' || (to_jsonb(t) - 'created_at' - 'depends_on' - 'retries' - 'retry_backoff' - 'timeout')::text
+	  SELECT 'table ' || (to_jsonb(t) - 'created_at' - 'depends_on' - 'retries' - 'retry_backoff' - 'timeout'
+	                              - 'on_schema_change' - 'source_columns')::text
 	    FROM etl_stream.tables t
 	  UNION ALL
 	  SELECT 'run ' || jsonb_build_object('id', run_id, 'table', table_name, 'status', status,
@@ -117,10 +118,16 @@ done
 tap_is "$(state $OLD)" "$before" "the registrations, watermarks and runs are kept"
 tap_is "$(old -AtF' ' -c "SELECT DISTINCT depends_on, retries, retry_backoff, timeout IS NULL FROM etl_stream.tables")" \
 	"{} 3 00:00:30 t" "the columns added since have their defaults: no dependencies, 3 retries after 30 s, no timeout"
+tap_is "$(old -AtF' ' -c "SELECT DISTINCT on_schema_change, source_columns IS NULL FROM etl_stream.tables")" \
+	"warn t" "on_schema_change is warn, and the source's columns are not known yet"
 mysql_etl etl_test -e "INSERT INTO up_orders VALUES (201, 'new', 1201); UPDATE up_orders SET v = 'changed', update_time = 1202 WHERE id = 3"
 tap_is "$(old -Atc "SELECT status, cutoff, rows_inserted, rows_updated, new_watermark, attempt FROM etl_stream.sync('up_orders')")" \
 	"success|1195|1|1|1202|1" "the upgraded database syncs on from the kept watermark (cutoff 1200 - 5)"
 tap_is "$(old -Atc "SELECT count(*) FROM etl_stream.runs")" 3 "its history goes on from the old runs"
+tap_is "$(old -Atc "SELECT array_to_string(source_columns, ',') || ' ' || coalesce(r.schema_changes, '-')
+                      FROM etl_stream.tables t, etl_stream.runs r WHERE t.name = 'up_orders' AND r.run_id = 3")" \
+	"id,v,update_time -" "its first run takes in the source's columns, with nothing to note"
 job=$(old -Atc "SELECT etl_stream.backfill('up_slices', slice => '50', workers => 2)")
 tap_is "$(old -Atc "SELECT state FROM etl_stream.job_wait($job)")" done "a backfill runs in the upgraded database"
+old -Atc "SELECT * FROM etl_stream.tasks WHERE job_id = $job AND state <> 'done'" | sed 's/^/# task: /'
 tap_is "$(old -Atc "SELECT count(*) FROM up_orders")" 201 "the target has every row"
