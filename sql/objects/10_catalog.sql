@@ -5,8 +5,8 @@
 --
 
 -- Who may reach a source is decided by USAGE on its foreign server and by
--- the user mappings, as with postgres_fdw; the schema itself is open.
-GRANT USAGE ON SCHEMA etl_stream TO PUBLIC;
+-- the user mappings, as with postgres_fdw; who may use the schema, by
+-- membership in etl_stream_user (sql/objects/95_grants.sql).
 
 --
 -- MySQL sources are foreign servers of this wrapper; credentials live in
@@ -55,6 +55,10 @@ CREATE TABLE etl_stream.tables (
                     CHECK (retry_backoff > '0'),
     timeout         interval                        -- a run past it is stopped; NULL: none
                     CHECK (timeout > '0'),
+    owner           name NOT NULL DEFAULT current_user,  -- (0.5.0) who may see, sync and change it
+    source_columns  text[],             -- (0.5.0) the MySQL name of each column; NULL: the same names
+    CONSTRAINT tables_source_columns_check
+        CHECK (cardinality(source_columns) = cardinality(columns)),
     CHECK (watermark IS NOT NULL OR strategy <> 'merge'),
     CHECK ((watermark IS NULL) = (watermark_kind IS NULL)),
     CHECK (columns <> '{}' AND cardinality(columns) = cardinality(column_types)),
@@ -108,12 +112,26 @@ CREATE TABLE etl_stream.runs (
     attempt         integer NOT NULL DEFAULT 1,
     job_id          bigint,
     task_id         bigint,
-    statistics      text CHECK (statistics IN ('in_run', 'deferred'))  -- how the run ANALYZEd, if it did
+    statistics      text CHECK (statistics IN ('in_run', 'deferred')),  -- how the run ANALYZEd, if it did
+    owner           name NOT NULL DEFAULT current_user  -- (0.5.0) the registration's owner
 );
 CREATE INDEX runs_table_name_finished_at_idx ON etl_stream.runs (table_name, finished_at);
 CREATE INDEX runs_finished_at_idx ON etl_stream.runs (finished_at);
 SELECT pg_catalog.pg_extension_config_dump('etl_stream.runs', '');
 SELECT pg_catalog.pg_extension_config_dump('etl_stream.runs_run_id_seq', '');
+
+-- (0.5.0) A role sees and changes only the registrations and runs of the
+-- roles whose privileges it has (row level security, as pg_cron does for
+-- cron.job); superusers and the extension's owner see all.  The grants are
+-- in sql/objects/95_grants.sql.
+ALTER TABLE etl_stream.tables ENABLE ROW LEVEL SECURITY;
+ALTER TABLE etl_stream.runs ENABLE ROW LEVEL SECURITY;
+CREATE POLICY tables_of_owner ON etl_stream.tables
+    USING (owner IN (SELECT r.rolname FROM pg_catalog.pg_roles r
+                      WHERE pg_catalog.pg_has_role(current_user, r.oid, 'USAGE')));
+CREATE POLICY runs_of_owner ON etl_stream.runs
+    USING (owner IN (SELECT r.rolname FROM pg_catalog.pg_roles r
+                      WHERE pg_catalog.pg_has_role(current_user, r.oid, 'USAGE')));
 
 --
 -- The statements a run executes, with the cutoff (and an optional upper

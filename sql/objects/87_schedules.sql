@@ -243,7 +243,7 @@ END
 $$;
 
 -- schedules: one row per schedule of the roles whose privileges you have
-CREATE OR REPLACE VIEW etl_stream.schedules AS
+CREATE OR REPLACE VIEW etl_stream.schedules WITH (security_invoker = true) AS
 SELECT s.name, s.cron, s.tables, s.parallel, s.owner,
        j.jobid AS cron_job_id, j.active,
        j.last_start, j.last_end, j.last_status AS last_outcome, j.last_message,
@@ -253,4 +253,4 @@ SELECT s.name, s.cron, s.tables, s.parallel, s.owner,
 
 COMMENT ON VIEW etl_stream.schedules IS
   'each schedule with its pg_cron job, the last start and outcome, and when it is next due';
-GRANT SELECT ON etl_stream.schedules TO PUBLIC;
+-- (read as the caller; granted in sql/objects/95_grants.sql)

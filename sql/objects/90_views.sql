@@ -3,8 +3,9 @@
 -- on right now.
 --
 
--- status: one row per registered table
-CREATE OR REPLACE VIEW etl_stream.status AS
+-- status: one row per registered table of the roles whose privileges the
+-- caller has (the catalog is read as the caller: its row level security)
+CREATE OR REPLACE VIEW etl_stream.status WITH (security_invoker = true) AS
 SELECT t.name,
        t.enabled,
        t.strategy,
@@ -56,15 +57,15 @@ AS 'MODULE_PATHNAME', 'etl_stream_progress'
 LANGUAGE C VOLATILE;
 
 -- (job_eta: the job's time left, at the pace of its tasks done so far)
-CREATE OR REPLACE VIEW etl_stream.progress AS
+CREATE OR REPLACE VIEW etl_stream.progress WITH (security_invoker = true) AS
 SELECT p.*,
        CASE WHEN j.tasks_done > 0 AND j.tasks_total > j.tasks_done
             THEN (now() - j.started_at) / j.tasks_done * (j.tasks_total - j.tasks_done) END AS job_eta
   FROM etl_stream._progress() p
   LEFT JOIN etl_stream.jobs j ON j.job_id = p.job_id;
 
--- like pg_stat_activity: anyone may look, and sees what their role may see
-GRANT SELECT ON etl_stream.progress TO PUBLIC;
+-- like pg_stat_activity: a member of etl_stream_user sees the runs of the
+-- roles whose privileges it has (sql/objects/95_grants.sql)
 
 COMMENT ON VIEW etl_stream.progress IS
   'runs going on right now: phase, rows pulled and landed so far, rate and time left';

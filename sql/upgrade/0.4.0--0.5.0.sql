@@ -8,3 +8,26 @@ ALTER TABLE etl_stream.runs
     DROP CONSTRAINT runs_status_check,
     ADD CONSTRAINT runs_status_check
         CHECK (status IN ('success', 'failed', 'skipped', 'timed_out', 'cancelled'));
+
+-- == roles: registrations and runs get an owner and are confined to it
+-- (row level security); the grants to etl_stream_user replace PUBLIC's in
+-- sql/objects/95_grants.sql.  Existing rows belong to the role that
+-- updates the extension, which had them all.  add_table gains column_map:
+-- its old signature goes.
+ALTER TABLE etl_stream.tables
+    ADD COLUMN owner name NOT NULL DEFAULT current_user,
+    ADD COLUMN source_columns text[],
+    ADD CONSTRAINT tables_source_columns_check
+        CHECK (cardinality(source_columns) = cardinality(columns));
+ALTER TABLE etl_stream.runs
+    ADD COLUMN owner name NOT NULL DEFAULT current_user;
+ALTER TABLE etl_stream.tables ENABLE ROW LEVEL SECURITY;
+ALTER TABLE etl_stream.runs ENABLE ROW LEVEL SECURITY;
+CREATE POLICY tables_of_owner ON etl_stream.tables
+    USING (owner IN (SELECT r.rolname FROM pg_catalog.pg_roles r
+                      WHERE pg_catalog.pg_has_role(current_user, r.oid, 'USAGE')));
+CREATE POLICY runs_of_owner ON etl_stream.runs
+    USING (owner IN (SELECT r.rolname FROM pg_catalog.pg_roles r
+                      WHERE pg_catalog.pg_has_role(current_user, r.oid, 'USAGE')));
+DROP FUNCTION etl_stream.add_table(text, name, text, text, anyelement, text, text[], text[],
+                                   name, name, text, boolean, text[], integer, interval, interval);
