@@ -147,6 +147,13 @@ BEGIN
     t.source_schema := add_table.source_schema;
     t.source_table := add_table.source_table;
     t.target_schema := add_table.target_schema;
+    -- the target is named after the registration unless named: in full
+    IF add_table.target_table IS NULL AND octet_length(add_table.name) > 63 THEN
+        RAISE EXCEPTION 'etl_stream table name "%" is too long for the name of its target', add_table.name
+            USING ERRCODE = 'name_too_long',
+                  DETAIL = format('The name has %s bytes; PostgreSQL keeps 63.', octet_length(add_table.name)),
+                  HINT = 'Name the target with target_table.';
+    END IF;
     t.target_table := coalesce(add_table.target_table, add_table.name);
     t.strategy := add_table.strategy;
     t.enabled := add_table.enabled;
