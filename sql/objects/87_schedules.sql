@@ -46,6 +46,13 @@ BEGIN
 END
 $$;
 
+-- Schedule names are one namespace (pg_cron's job names are made of
+-- them), whoever owns them: whether a name is taken, seen through every
+-- role's rows
+CREATE OR REPLACE FUNCTION etl_stream._schedule_exists(name text) RETURNS boolean
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+RETURN EXISTS (SELECT FROM etl_stream.schedule_defs s WHERE s.name = _schedule_exists.name);
+
 --
 -- schedule: make (or replace) a schedule and its pg_cron job; the job id.
 -- tables NULL: every table enabled when it runs.  parallel > 1: in that
@@ -83,6 +90,11 @@ BEGIN
         UPDATE etl_stream.schedule_defs s
            SET cron = schedule.cron, tables = schedule.tables, parallel = schedule.parallel
          WHERE s.name = schedule.name;
+    ELSIF etl_stream._schedule_exists(name) THEN
+        RAISE EXCEPTION 'etl_stream schedule "%" already exists', name
+            USING ERRCODE = 'duplicate_object',
+                  DETAIL = 'It belongs to a role whose privileges you do not have.',
+                  HINT = 'Schedule names are shared by all roles in the database: choose another.';
     ELSE
         INSERT INTO etl_stream.schedule_defs (name, cron, tables, parallel)
         VALUES (schedule.name, schedule.cron, schedule.tables, schedule.parallel);
