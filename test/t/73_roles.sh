@@ -97,6 +97,11 @@ tap_ok "nor give its own registration to team_a (row level security)" \
 out=$(as t_team_b -Atc "SELECT count(*) FROM etl_stream.sync_all()")
 tap_is "$out" 1 "sync_all as t_team_b syncs its own table only"
 
+# schedules (pg_cron is not in this database: the definitions alone)
+as t_team_a -qc "INSERT INTO etl_stream.schedule_defs (name, cron, tables) VALUES ('sched_a', '*/5 * * * *', '{ro_a}')" >/dev/null
+tap_is "$(as t_team_a -Atc "SELECT name || ' ' || owner FROM etl_stream.schedules")/$(as t_team_b -Atc "SELECT count(*) FROM etl_stream.schedules")/$(as t_team_b -Atc "SELECT count(*) FROM etl_stream.schedule_defs")/$(db -Atc "SELECT count(*) FROM etl_stream.schedules")" \
+	"sched_a t_team_a/0/0/1" "a schedule is its owner's: t_team_b sees it neither in the view nor in the table, a superuser does"
+
 # --- 4. progress: a run going on is seen by its owner and superusers -------
 mysql_root etl_test -e "INSERT INTO ro_a VALUES (101, 'late', '2025-01-01')"
 (mysql_root etl_test -e "LOCK TABLES ro_a WRITE; SELECT SLEEP(4)" >/dev/null 2>&1) &
