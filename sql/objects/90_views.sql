@@ -4,7 +4,9 @@
 --
 
 -- status: one row per registered table of the roles whose privileges the
--- caller has (the catalog is read as the caller: its row level security)
+-- caller has (the catalog is read as the caller: its row level security);
+-- only runs of the registration's owner count, so a run row another role
+-- wrote under the table's name cannot pass for one of its runs
 CREATE OR REPLACE VIEW etl_stream.status WITH (security_invoker = true) AS
 SELECT t.name,
        t.enabled,
@@ -23,15 +25,15 @@ SELECT t.name,
        bad.finished_at AS last_failure,
        bad.error AS last_error
   FROM etl_stream.tables t
-  LEFT JOIN LATERAL (SELECT * FROM etl_stream.runs r WHERE r.table_name = t.name
+  LEFT JOIN LATERAL (SELECT * FROM etl_stream.runs r WHERE r.table_name = t.name AND r.owner = t.owner
                       ORDER BY r.finished_at DESC LIMIT 1) last ON true
-  LEFT JOIN LATERAL (SELECT * FROM etl_stream.runs r WHERE r.table_name = t.name AND r.status = 'success'
+  LEFT JOIN LATERAL (SELECT * FROM etl_stream.runs r WHERE r.table_name = t.name AND r.owner = t.owner AND r.status = 'success'
                       ORDER BY r.finished_at DESC LIMIT 1) ok ON true
-  LEFT JOIN LATERAL (SELECT * FROM etl_stream.runs r WHERE r.table_name = t.name
+  LEFT JOIN LATERAL (SELECT * FROM etl_stream.runs r WHERE r.table_name = t.name AND r.owner = t.owner
                         AND r.status IN ('failed', 'timed_out', 'cancelled')
                       ORDER BY r.finished_at DESC LIMIT 1) bad ON true
   -- the last run was a retry: the error of the first attempt, which caused it
-  LEFT JOIN LATERAL (SELECT * FROM etl_stream.runs r WHERE r.table_name = t.name
+  LEFT JOIN LATERAL (SELECT * FROM etl_stream.runs r WHERE r.table_name = t.name AND r.owner = t.owner
                         AND last.attempt > 1 AND r.run_id < last.run_id AND r.attempt = 1
                       ORDER BY r.run_id DESC LIMIT 1) retried ON true;
 
