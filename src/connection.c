@@ -24,6 +24,11 @@
  * like postgres_fdw's, and re-made when the server or user mapping
  * options change.
  *
+ * A role that is not a superuser proves its own password: it needs one in
+ * its user mapping, and never connects through a Unix socket, where
+ * MariaDB's unix_socket plugin would take it for the PostgreSQL server's
+ * OS user; a superuser may waive both with password_required 'false'.
+ *
  * IDENTIFICATION
  *		  src/connection.c
  *
