@@ -13,8 +13,8 @@
  * Tables whose rules cannot be kept that way (insert triggers, rules, row
  * security, generated columns, partitioning, deferrable unique constraints)
  * are refused, and so is a caller without INSERT on the table, before any
- * lock on it is taken.  Conversion memory is reset after each flushed batch, so
- * memory does not grow with the number of rows.  After each batch the
+ * lock on it is taken.  Conversion memory is reset after each flushed
+ * batch, so memory does not grow with the number of rows.  After each batch the
  * counts go to the run's slot of etl_stream.progress, and to
  * pg_stat_progress_copy, where the landing shows as a COPY FROM.
  *
