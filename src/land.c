@@ -14,8 +14,8 @@
  * security, generated columns, partitioning, deferrable unique constraints)
  * are refused, and so is a caller without INSERT on the table, before any
  * lock on it is taken.  Conversion memory is reset after each flushed
- * batch, so memory does not grow with the number of rows.  After each batch the
- * counts go to the run's slot of etl_stream.progress, and to
+ * batch, so memory does not grow with the number of rows.  After each
+ * batch the counts go to the run's slot of etl_stream.progress, and to
  * pg_stat_progress_copy, where the landing shows as a COPY FROM.
  *
  * land_rows() is the core, for runs and workers; etl_stream.land() is its
