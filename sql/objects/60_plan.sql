@@ -6,15 +6,18 @@
 --
 -- The caller must have what the strategy does to the target, checked
 -- without a lock: a role that may not write the table must never wait in
--- the queue of its locks, nor hold one that others wait behind.
+-- the queue of its locks, nor hold one that others wait behind.  The
+-- statements check the rest (SELECT for a merge's comparisons) themselves.
 --
 CREATE OR REPLACE FUNCTION etl_stream._check_target_privileges(t etl_stream.tables) RETURNS void
 LANGUAGE plpgsql STABLE AS $$
 DECLARE
     target regclass := to_regclass(etl_stream._target_name(t));
-    wanted text[] := CASE t.strategy WHEN 'merge' THEN '{SELECT,INSERT,UPDATE}'
-                                     WHEN 'delete_insert' THEN '{SELECT,INSERT,DELETE}'
-                                     ELSE '{INSERT}' END;
+    -- (what each strategy cannot do without; a merge of key columns only
+    -- inserts what is missing)
+    wanted text[] := CASE WHEN t.strategy = 'merge' AND NOT t.columns <@ t.key_columns THEN '{INSERT,UPDATE}'
+                          WHEN t.strategy = 'delete_insert' THEN '{INSERT,DELETE}'
+                          ELSE '{INSERT}' END;
     lacking text[];
 BEGIN
     IF target IS NULL THEN
