@@ -24,6 +24,11 @@
  * like postgres_fdw's, and re-made when the server or user mapping
  * options change.
  *
+ * A role that is not a superuser proves its own password: it needs one in
+ * its user mapping, and never connects through a Unix socket, where
+ * MariaDB's unix_socket plugin would take it for the PostgreSQL server's
+ * OS user; a superuser may waive both with password_required 'false'.
+ *
  * IDENTIFICATION
  *		  src/connection.c
  *
@@ -278,6 +283,40 @@ make_endpoint(SourceOptions *opts)
 }
 
 /*
+ * Whether the connection must prove it used the mapping's password: for
+ * non-superusers, unless a superuser set password_required 'false'.
+ */
+static bool
+password_checked(SourceConnection *conn)
+{
+	return !superuser_arg(conn->key.userid) && conn->opts->password_required;
+}
+
+/* Whether the connected session runs over a Unix-domain socket */
+static bool
+on_unix_socket(MYSQL *mysql)
+{
+	struct sockaddr_storage addr;
+	socklen_t	len = sizeof(addr);
+	int			sock = mysql_get_socket(mysql);
+
+	if (sock < 0 || getsockname(sock, (struct sockaddr *) &addr, &len) != 0)
+		return true;			/* cannot tell: as if it were */
+	return addr.ss_family == AF_UNIX;
+}
+
+static void
+refuse_unix_socket(SourceConnection *conn)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			 errmsg("password is required"),
+			 errdetail("Non-superusers cannot connect to server \"%s\" through a Unix socket (%s), where MariaDB may authenticate the PostgreSQL server's operating system user (unix_socket) instead of the password.",
+					   conn->server_name, conn->endpoint),
+			 errhint("Connect over TCP (options host and port, not localhost), or have a superuser set password_required 'false' in the user mapping.")));
+}
+
+/*
  * Connect with the non-blocking API, waiting on the latch, within the
  * connect timeout for the whole sequence (TCP, TLS, authentication, init
  * commands), not only for the TCP handshake.
@@ -316,16 +355,23 @@ open_connection(SourceConnection *conn, ForeignServer *server,
 
 	/*
 	 * Like postgres_fdw: a non-superuser must authenticate with a password
-	 * of their own, so they cannot borrow the server's OS identity (MariaDB's
-	 * unix_socket authentication) or a password-less account.
+	 * of their own, so they cannot borrow the server's OS identity or a
+	 * password-less account.  Over a Unix socket MariaDB may authenticate
+	 * the PostgreSQL server's OS user (unix_socket) whatever password is
+	 * sent, so a non-superuser does not connect through one.
 	 */
-	if (!superuser_arg(conn->key.userid) &&
-		(conn->opts->password == NULL || conn->opts->password[0] == '\0'))
-		ereport(ERROR,
-				(errcode(ERRCODE_S_R_E_PROHIBITED_SQL_STATEMENT_ATTEMPTED),
-				 errmsg("password is required"),
-				 errdetail("Non-superusers must provide a password in the user mapping for server \"%s\".",
-						   conn->server_name)));
+	if (password_checked(conn))
+	{
+		if (conn->opts->password == NULL || conn->opts->password[0] == '\0')
+			ereport(ERROR,
+					(errcode(ERRCODE_S_R_E_PROHIBITED_SQL_STATEMENT_ATTEMPTED),
+					 errmsg("password is required"),
+					 errdetail("Non-superusers must provide a password in the user mapping for server \"%s\".",
+							   conn->server_name)));
+		if (conn->opts->unix_socket != NULL ||
+			pg_strcasecmp(conn->opts->host, "localhost") == 0)
+			refuse_unix_socket(conn);
+	}
 
 	conn->mysql = make_handle(conn->opts, true, 0);
 	conn->state = CONN_BROKEN; /* until the connect succeeds */
@@ -404,6 +450,16 @@ open_connection(SourceConnection *conn, ForeignServer *server,
 		(void) setsockopt(sock, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof(idle));
 		(void) setsockopt(sock, IPPROTO_TCP, TCP_KEEPINTVL, &interval, sizeof(interval));
 		(void) setsockopt(sock, IPPROTO_TCP, TCP_KEEPCNT, &count, sizeof(count));
+	}
+
+	/*
+	 * Whatever the options said, the library may have chosen a socket (a
+	 * default from its environment): the transport it used decides.
+	 */
+	if (password_checked(conn) && on_unix_socket(conn->mysql))
+	{
+		close_connection(conn);
+		refuse_unix_socket(conn);
 	}
 
 	conn->thread_id = mysql_thread_id(conn->mysql);

@@ -76,6 +76,7 @@ typedef struct SourceOptions
 	InvalidDatePolicy invalid_dates;
 	char	   *user;
 	char	   *password;		/* never printed anywhere */
+	bool		password_required;	/* false: a superuser waived the checks */
 } SourceOptions;
 
 /*

@@ -12,9 +12,10 @@
  * NOT NULL and CHECK constraints are checked row by row, as COPY FROM does.
  * Tables whose rules cannot be kept that way (insert triggers, rules, row
  * security, generated columns, partitioning, deferrable unique constraints)
- * are refused.  Conversion memory is reset after each flushed batch, so
- * memory does not grow with the number of rows.  After each batch the
- * counts go to the run's slot of etl_stream.progress, and to
+ * are refused, and so is a caller without INSERT on the table, before any
+ * lock on it is taken.  Conversion memory is reset after each flushed
+ * batch, so memory does not grow with the number of rows.  After each
+ * batch the counts go to the run's slot of etl_stream.progress, and to
  * pg_stat_progress_copy, where the landing shows as a COPY FROM.
  *
  * land_rows() is the core, for runs and workers; etl_stream.land() is its
@@ -245,23 +246,43 @@ typedef struct Landing
 } Landing;
 
 /*
+ * The caller must have INSERT on the table, checked before any lock is
+ * taken on it: a role that may not write a table must not queue behind
+ * (or ahead of) the locks of those who may.  The catalog lookups take no
+ * lock; a table dropped meanwhile is reported by table_open afterwards.
+ */
+static void
+check_land_privilege(Oid relid, const char *caller)
+{
+	char	   *relname;
+	char	   *nspname;
+
+	if (pg_class_aclcheck(relid, GetUserId(), ACL_INSERT) == ACLCHECK_OK)
+		return;
+	relname = get_rel_name(relid);
+	nspname = relname ? get_namespace_name(get_rel_namespace(relid)) : NULL;
+	ereport(ERROR,
+			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			 errmsg("permission denied for table %s",
+					relname ? quote_qualified_identifier(nspname, relname)
+					: psprintf("with OID %u", relid)),
+			 errdetail("%s needs INSERT on the table it lands into.", caller)));
+}
+
+/*
  * Open the table for landing, or refuse it with the reason.  The caller
  * must have INSERT on it.
  */
 static void
 begin_landing(Landing *ld, Oid relid, LandCounts *counts)
 {
-	AclResult	aclresult;
 	const char *refusal;
 	TupleDesc	slot_desc;
 
 	memset(ld, 0, sizeof(Landing));
 	ld->counts = counts;
+	check_land_privilege(relid, "etl_stream.land()");
 	ld->rel = table_open(relid, RowExclusiveLock);
-	aclresult = pg_class_aclcheck(relid, GetUserId(), ACL_INSERT);
-	if (aclresult != ACLCHECK_OK)
-		aclcheck_error(aclresult, get_relkind_objtype(ld->rel->rd_rel->relkind),
-					   RelationGetRelationName(ld->rel));
 	refusal = land_refusal(ld->rel);
 	if (refusal != NULL)
 		ereport(ERROR,
@@ -510,8 +531,12 @@ etl_stream_land(PG_FUNCTION_ARGS)
 Datum
 etl_stream_land_refusal(PG_FUNCTION_ARGS)
 {
-	Relation	rel = table_open(PG_GETARG_OID(0), AccessShareLock);
-	const char *why = land_refusal(rel);
+	Relation	rel;
+	const char *why;
+
+	check_land_privilege(PG_GETARG_OID(0), "etl_stream._land_refusal()");
+	rel = table_open(PG_GETARG_OID(0), AccessShareLock);
+	why = land_refusal(rel);
 
 	table_close(rel, AccessShareLock);
 	if (why == NULL)

@@ -55,6 +55,7 @@ static const ValidOption valid_options[] = {
 	{"invalid_dates", ForeignServerRelationId},
 	{"user", UserMappingRelationId},
 	{"password", UserMappingRelationId},
+	{"password_required", UserMappingRelationId},
 	/* a client certificate may belong to one user rather than the server */
 	{"ssl_cert", UserMappingRelationId},
 	{"ssl_key", UserMappingRelationId},
@@ -219,6 +220,7 @@ apply_option(DefElem *def, SourceOptions *opts)
 {
 	const char *name = def->defname;
 	SourceOptions scratch;
+	bool		validating = (opts == NULL);
 
 	if (opts == NULL)
 		opts = &scratch;
@@ -271,6 +273,21 @@ apply_option(DefElem *def, SourceOptions *opts)
 	}
 	else if (strcmp(name, "password") == 0)
 		opts->password = pstrdup(defGetString(def));
+	else if (strcmp(name, "password_required") == 0)
+	{
+		opts->password_required = defGetBoolean(def);
+
+		/*
+		 * As in postgres_fdw: waiving the password checks lets the mapping's
+		 * role authenticate as the server's OS user, so only a superuser may
+		 * write it, and a mapping that has it only a superuser may alter.
+		 */
+		if (validating && !opts->password_required && !superuser())
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("password_required=false is superuser-only"),
+					 errhint("User mappings with the password_required option set to false may only be created or modified by the superuser.")));
+	}
 	else
 		elog(ERROR, "unrecognized etl_stream option \"%s\"", name);
 }
@@ -370,6 +387,7 @@ get_source_options(ForeignServer *server, UserMapping *mapping,
 	opts->charset = DEFAULT_CHARSET;
 	opts->charset_encoding = PG_UTF8;
 	opts->invalid_dates = INVALID_DATES_NULL;
+	opts->password_required = true;
 
 	foreach(lc, server->options)
 		apply_option((DefElem *) lfirst(lc), opts);

@@ -165,10 +165,12 @@ record_run(SyncRun *run, Datum *row)
 			 "  connect_s, pull_s, merge_s, finish_s, failed_phase, error,"
 			 "  load_path, sqlstate, message, detail, hint, error_column,"
 			 "  error_mysql_type, error_key, error_value, attempt, job_id,"
-			 "  task_id, statistics, schema_changes)"
+			 "  task_id, statistics, schema_changes, owner)"
 			 " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12,"
 			 "  $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24,"
-			 "  $25, $26, $27, $28, $29, $30, $31, $32, $33)"
+			 "  $25, $26, $27, $28, $29, $30, $31, $32, $33,"
+			 "  coalesce((SELECT t.owner FROM etl_stream.tables t WHERE t.name = $1),"
+			 "           current_user))"
 			 " RETURNING *", &a);
 	run_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
 										 SPI_fnumber(SPI_tuptable->tupdesc, "run_id"),

@@ -5,8 +5,8 @@
 --
 
 -- Who may reach a source is decided by USAGE on its foreign server and by
--- the user mappings, as with postgres_fdw; the schema itself is open.
-GRANT USAGE ON SCHEMA etl_stream TO PUBLIC;
+-- the user mappings, as with postgres_fdw; who may use the schema, by
+-- membership in etl_stream_user (sql/objects/95_grants.sql).
 
 --
 -- MySQL sources are foreign servers of this wrapper; credentials live in
@@ -55,10 +55,14 @@ CREATE TABLE etl_stream.tables (
                     CHECK (retry_backoff > '0'),
     timeout         interval                        -- a run past it is stopped; NULL: none
                     CHECK (timeout > '0'),
-    on_schema_change text NOT NULL DEFAULT 'warn'   -- a column added, removed or retyped on the source
+    on_schema_change text NOT NULL DEFAULT 'warn'   -- (0.5.0) a column added, removed or retyped on the source
                     CONSTRAINT tables_on_schema_change_check
                     CHECK (on_schema_change IN ('warn', 'fail', 'add_columns')),
-    source_columns  text[],             -- every column of the source as last taken in; NULL: not yet known
+    source_columns  text[],             -- (0.5.0) every column of the source as last taken in; NULL: not yet known
+    owner           name NOT NULL DEFAULT current_user,  -- (0.5.0) who may see, sync and change it
+    source_names    text[],             -- (0.5.0) the MySQL name of each of columns; NULL: the same names
+    CONSTRAINT tables_source_names_check
+        CHECK (cardinality(source_names) = cardinality(columns)),
     CHECK (watermark IS NOT NULL OR strategy <> 'merge'),
     CHECK ((watermark IS NULL) = (watermark_kind IS NULL)),
     CHECK (columns <> '{}' AND cardinality(columns) = cardinality(column_types)),
@@ -113,12 +117,26 @@ CREATE TABLE etl_stream.runs (
     job_id          bigint,
     task_id         bigint,
     statistics      text CHECK (statistics IN ('in_run', 'deferred')),  -- how the run ANALYZEd, if it did
-    schema_changes  text                -- what changed on the source since the registration, and what the run did
+    schema_changes  text,               -- (0.5.0) what changed on the source since the registration, and what the run did
+    owner           name NOT NULL DEFAULT current_user  -- (0.5.0) the registration's owner
 );
 CREATE INDEX runs_table_name_finished_at_idx ON etl_stream.runs (table_name, finished_at);
 CREATE INDEX runs_finished_at_idx ON etl_stream.runs (finished_at);
 SELECT pg_catalog.pg_extension_config_dump('etl_stream.runs', '');
 SELECT pg_catalog.pg_extension_config_dump('etl_stream.runs_run_id_seq', '');
+
+-- (0.5.0) A role sees and changes only the registrations and runs of the
+-- roles whose privileges it has (row level security, as pg_cron does for
+-- cron.job); superusers and the extension's owner see all.  The grants are
+-- in sql/objects/95_grants.sql.
+ALTER TABLE etl_stream.tables ENABLE ROW LEVEL SECURITY;
+ALTER TABLE etl_stream.runs ENABLE ROW LEVEL SECURITY;
+CREATE POLICY tables_of_owner ON etl_stream.tables
+    USING (owner IN (SELECT r.rolname FROM pg_catalog.pg_roles r
+                      WHERE pg_catalog.pg_has_role(current_user, r.oid, 'USAGE')));
+CREATE POLICY runs_of_owner ON etl_stream.runs
+    USING (owner IN (SELECT r.rolname FROM pg_catalog.pg_roles r
+                      WHERE pg_catalog.pg_has_role(current_user, r.oid, 'USAGE')));
 
 --
 -- The statements a run executes, with the cutoff (and an optional upper

@@ -11,7 +11,6 @@
 -- Task staging tables live here, one per running slice: named after the
 -- task, so that no registration name can ever meet one.
 CREATE SCHEMA etl_stream_tasks;
-GRANT USAGE, CREATE ON SCHEMA etl_stream_tasks TO PUBLIC;
 
 CREATE TABLE etl_stream.jobs (
     job_id          bigserial PRIMARY KEY,
@@ -84,5 +83,4 @@ CREATE POLICY jobs_of_owner ON etl_stream.jobs
                       WHERE pg_catalog.pg_has_role(current_user, r.oid, 'USAGE')));
 CREATE POLICY tasks_of_owner ON etl_stream.tasks
     USING (EXISTS (SELECT FROM etl_stream.jobs j WHERE j.job_id = tasks.job_id));
-GRANT SELECT, INSERT, UPDATE ON etl_stream.jobs, etl_stream.tasks TO PUBLIC;
-GRANT USAGE ON SEQUENCE etl_stream.jobs_job_id_seq, etl_stream.tasks_task_id_seq TO PUBLIC;
+-- (the grants: sql/objects/95_grants.sql)

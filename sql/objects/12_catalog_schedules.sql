@@ -23,4 +23,4 @@ ALTER TABLE etl_stream.schedule_defs ENABLE ROW LEVEL SECURITY;
 CREATE POLICY schedules_of_owner ON etl_stream.schedule_defs
     USING (owner IN (SELECT r.rolname FROM pg_catalog.pg_roles r
                       WHERE pg_catalog.pg_has_role(current_user, r.oid, 'USAGE')));
-GRANT SELECT, INSERT, UPDATE, DELETE ON etl_stream.schedule_defs TO PUBLIC;
+-- (the grants: sql/objects/95_grants.sql)

@@ -31,11 +31,64 @@ AS $$
     SELECT format('%I.%I', t.target_schema, t.target_table)
 $$;
 
--- The table's staging table (registration names fit in an identifier)
+-- An identifier made of base and suffix that PostgreSQL keeps whole (63
+-- bytes): when base || suffix is longer, base is cut at a character
+-- boundary and 8 hex digits of its hash are put before the suffix, so two
+-- bases that share their first 54 bytes still give two names
+CREATE OR REPLACE FUNCTION etl_stream._fit_identifier(base text, suffix text DEFAULT '')
+RETURNS text
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+AS $$
+    SELECT CASE WHEN octet_length(base || suffix) <= 63 THEN base || suffix
+                ELSE (SELECT left(base, max(n)) FROM generate_series(0, length(base)) n
+                       WHERE octet_length(left(base, n)) <= 54 - octet_length(suffix))
+                     || '_' || left(md5(base), 8) || suffix END
+$$;
+
+-- The table's staging table: its name, made to fit (a registration name
+-- may have 48 characters, 192 bytes)
 CREATE OR REPLACE FUNCTION etl_stream._staging_name(t etl_stream.tables) RETURNS text
 LANGUAGE sql STABLE
 AS $$
-    SELECT format('etl_stream_staging.%I', t.name)
+    SELECT format('etl_stream_staging.%I', etl_stream._fit_identifier(t.name))
+$$;
+
+-- A moved column (named as in PostgreSQL) as MySQL names it: column_map
+-- may have given it another name
+CREATE OR REPLACE FUNCTION etl_stream._source_column(t etl_stream.tables, col text) RETURNS text
+LANGUAGE sql STABLE
+AS $$
+    SELECT coalesce(t.source_names[array_position(t.columns, col)], col)
+$$;
+
+-- A moved column as the remote SELECT lists it: under its PostgreSQL name
+-- when MySQL's differs
+CREATE OR REPLACE FUNCTION etl_stream._remote_column(t etl_stream.tables, col text) RETURNS text
+LANGUAGE sql STABLE
+AS $$
+    SELECT CASE WHEN etl_stream._source_column(t, col) = col THEN etl_stream.mysql_ident(col)
+                ELSE etl_stream.mysql_ident(etl_stream._source_column(t, col)) || ' AS '
+                     || etl_stream.mysql_ident(col) END
+$$;
+
+-- Every moved column must keep its name in PostgreSQL, which cuts names
+-- at 63 bytes: a MySQL name of 64 characters, or of 22 in a script of
+-- three bytes each, would otherwise become another column's, or none
+CREATE OR REPLACE FUNCTION etl_stream._check_column_names(t etl_stream.tables) RETURNS void
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    c text;
+BEGIN
+    SELECT x INTO c FROM unnest(t.columns) x WHERE octet_length(x) > 63 LIMIT 1;
+    IF c IS NOT NULL THEN
+        RAISE EXCEPTION 'column name "%" of etl_stream table "%" is too long for PostgreSQL', c, t.name
+            USING ERRCODE = 'name_too_long',
+                  DETAIL = format('The name has %s bytes; PostgreSQL keeps 63 (NAMEDATALEN - 1) and would truncate it.',
+                                  octet_length(c)),
+                  HINT = format('Give it a shorter name with column_map => ''{"%s": "short_name"}'', or leave it out with columns.',
+                                replace(c, '"', '\"'));
+    END IF;
+END
 $$;
 
 CREATE OR REPLACE FUNCTION etl_stream._get(table_name text) RETURNS etl_stream.tables

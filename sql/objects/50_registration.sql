@@ -94,6 +94,17 @@ BEGIN
 END
 $$;
 
+-- Registration names are one namespace in the database (they name staging
+-- tables), whoever owns them; whether a name is taken, seen through every
+-- role's rows
+CREATE OR REPLACE FUNCTION etl_stream._registration_exists(name text) RETURNS boolean
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+RETURN EXISTS (SELECT FROM etl_stream.tables t WHERE t.name = _registration_exists.name);
+
+--
+-- column_map renames MySQL columns for PostgreSQL ({"mysql name": "pg
+-- name"}); every other argument names columns as PostgreSQL will.
+--
 CREATE OR REPLACE FUNCTION etl_stream.add_table(
     name text,
     server name,
@@ -111,22 +122,36 @@ CREATE OR REPLACE FUNCTION etl_stream.add_table(
     retries integer DEFAULT 3,
     retry_backoff interval DEFAULT '30 s',
     timeout interval DEFAULT NULL,
-    on_schema_change text DEFAULT 'warn')
+    on_schema_change text DEFAULT 'warn',
+    column_map jsonb DEFAULT NULL)
 RETURNS etl_stream.tables
 LANGUAGE plpgsql AS $$
 DECLARE
     t etl_stream.tables;
     src text;
     where_db text;
+    all_src text[];
     all_cols text[];
     all_types text[];
     wm_type text;
     missing text[];
+    twice text;
 BEGIN
     IF EXISTS (SELECT FROM etl_stream.tables x WHERE x.name = add_table.name) THEN
         RAISE EXCEPTION 'etl_stream table "%" already exists', add_table.name
             USING ERRCODE = 'duplicate_object',
                   HINT = 'Use etl_stream.alter_table to change it, or etl_stream.drop_table first.';
+    ELSIF etl_stream._registration_exists(add_table.name) THEN
+        RAISE EXCEPTION 'etl_stream table "%" already exists', add_table.name
+            USING ERRCODE = 'duplicate_object',
+                  DETAIL = 'It belongs to a role whose privileges you do not have.',
+                  HINT = 'Registration names are shared by all roles in the database: choose another.';
+    END IF;
+    IF column_map IS NOT NULL AND (jsonb_typeof(column_map) <> 'object' OR EXISTS (
+           SELECT FROM jsonb_each(column_map) m WHERE jsonb_typeof(m.value) <> 'string')) THEN
+        RAISE EXCEPTION 'column_map must be a JSON object of strings'
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'For example: column_map => ''{"mysql column": "pg_column"}''.';
     END IF;
     PERFORM etl_stream._check_strategy(strategy);
     PERFORM etl_stream._check_on_schema_change(add_table.on_schema_change);
@@ -136,6 +161,13 @@ BEGIN
     t.source_schema := add_table.source_schema;
     t.source_table := add_table.source_table;
     t.target_schema := add_table.target_schema;
+    -- the target is named after the registration unless named: in full
+    IF add_table.target_table IS NULL AND octet_length(add_table.name) > 63 THEN
+        RAISE EXCEPTION 'etl_stream table name "%" is too long for the name of its target', add_table.name
+            USING ERRCODE = 'name_too_long',
+                  DETAIL = format('The name has %s bytes; PostgreSQL keeps 63.', octet_length(add_table.name)),
+                  HINT = 'Name the target with target_table.';
+    END IF;
     t.target_table := coalesce(add_table.target_table, add_table.name);
     t.strategy := add_table.strategy;
     t.enabled := add_table.enabled;
@@ -144,13 +176,27 @@ BEGIN
     where_db := CASE WHEN t.source_schema IS NULL THEN 'DATABASE()'
                      ELSE etl_stream.mysql_literal(t.source_schema) END;
 
-    -- every column of the source, with its natural type, in table order
-    SELECT array_agg(d.name ORDER BY d.position), array_agg(d.natural_type ORDER BY d.position)
-      INTO all_cols, all_types
+    -- every column of the source, with its natural type, in table order;
+    -- all_cols names them as PostgreSQL will (column_map applied)
+    SELECT array_agg(d.name ORDER BY d.position), array_agg(d.natural_type ORDER BY d.position),
+           array_agg(coalesce(column_map ->> d.name, d.name) ORDER BY d.position)
+      INTO all_src, all_types, all_cols
       FROM etl_stream.describe(t.server, format('SELECT * FROM %s LIMIT 0', src)) d;
+    SELECT array_agg(k) INTO missing FROM jsonb_object_keys(column_map) k WHERE k <> ALL (all_src);
+    IF missing IS NOT NULL THEN
+        RAISE EXCEPTION 'column_map names column % of %, which is not on server "%"',
+                array_to_string(missing, ', '), src, t.server
+            USING ERRCODE = 'undefined_column';
+    END IF;
+    SELECT min(c) INTO twice FROM unnest(all_cols) c GROUP BY c HAVING count(*) > 1;
+    IF twice IS NOT NULL THEN
+        RAISE EXCEPTION 'column_map gives two columns of % the name "%"', src, twice
+            USING ERRCODE = 'duplicate_column';
+    END IF;
 
-    -- what the source has now: a later run compares the source with it
-    t.source_columns := all_cols;
+    -- what the source has now (MySQL's names): a later run compares the
+    -- source with it
+    t.source_columns := all_src;
     IF add_table.columns IS NULL THEN
         t.columns := all_cols;
         t.column_types := all_types;
@@ -172,7 +218,8 @@ BEGIN
     IF add_table.key_columns IS NOT NULL THEN
         t.key_columns := add_table.key_columns;
     ELSE
-        SELECT coalesce(array_agg(k.col ORDER BY k.seq), '{}') INTO t.key_columns
+        SELECT coalesce(array_agg(all_cols[array_position(all_src, k.col)] ORDER BY k.seq), '{}')
+          INTO t.key_columns
           FROM etl_stream.query(t.server, format(
                  'SELECT COLUMN_NAME, SEQ_IN_INDEX FROM information_schema.STATISTICS
                    WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s AND INDEX_NAME = ''PRIMARY''',
@@ -219,6 +266,16 @@ BEGIN
     t.timeout := nullif(add_table.timeout, interval '0');
     t.on_schema_change := add_table.on_schema_change;
     PERFORM etl_stream._check_retry_settings(t);
+    t.owner := current_user;
+    -- the MySQL names, kept only where column_map changed one
+    IF column_map IS NOT NULL THEN
+        SELECT array_agg(all_src[array_position(all_cols, c)] ORDER BY o) INTO t.source_names
+          FROM unnest(t.columns) WITH ORDINALITY u(c, o);
+        IF t.source_names = t.columns THEN
+            t.source_names := NULL;
+        END IF;
+    END IF;
+    PERFORM etl_stream._check_column_names(t);
     INSERT INTO etl_stream.tables SELECT t.*;
     RETURN t;
 END

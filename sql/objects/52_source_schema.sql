@@ -131,6 +131,7 @@ DECLARE
     k record;
     d record;
 BEGIN
+    PERFORM etl_stream._check_column_names(t);
     where_table := format('TABLE_SCHEMA = %s AND TABLE_NAME = %s',
                           CASE WHEN t.source_schema IS NULL THEN 'DATABASE()'
                                ELSE etl_stream.mysql_literal(t.source_schema) END,
@@ -145,7 +146,7 @@ BEGIN
                  'SELECT COLUMN_NAME, IS_NULLABLE, COLUMN_DEFAULT, EXTRA
                     FROM information_schema.COLUMNS WHERE %s', where_table))
                AS s(col text, is_nullable text, column_default text, extra text)
-            ON s.col = u.col
+            ON s.col = etl_stream._source_column(t, u.col)
          ORDER BY u.o
     LOOP
         d := etl_stream._target_default(c.column_default, c.extra, c.ty, mariadb);
@@ -167,9 +168,10 @@ BEGIN
     END IF;
 
     -- MySQL's unique keys besides the one that became the primary key
+    -- (cols: named as in PostgreSQL, column_map applied)
     FOR k IN
         SELECT s.index_name, max(s.index_type) AS index_type, bool_and(s.non_unique = 0) AS is_unique,
-               array_agg(s.col ORDER BY s.seq) AS cols,
+               array_agg(coalesce(t.columns[array_position(t.source_names, s.col)], s.col) ORDER BY s.seq) AS cols,
                string_agg(s.col || coalesce('(' || s.sub_part || ')', ''), ', ' ORDER BY s.seq) AS shown,
                bool_or(s.sub_part IS NOT NULL) AS prefix
           FROM etl_stream.query(t.server, format(
@@ -237,7 +239,10 @@ DECLARE
     known text[];
     lnames text[];
     lknown text[];
-    lcolumns text[] := lower(t.columns::text)::text[];
+    -- the moved columns as MySQL names them (column_map may rename them)
+    srccols text[] := ARRAY(SELECT etl_stream._source_column(t, c)
+                              FROM unnest(t.columns) WITH ORDINALITY u(c, o) ORDER BY o);
+    lcolumns text[] := lower(srccols::text)::text[];
     added text[];
     added_types text[];
     added_shown text;
@@ -265,13 +270,13 @@ BEGIN
       FROM unnest(names) WITH ORDINALITY u(c, o)
      WHERE lower(c) <> ALL (lknown) AND lower(c) <> ALL (lcolumns);
     SELECT array_agg(c ORDER BY o) INTO gone_moved
-      FROM unnest(t.columns) WITH ORDINALITY u(c, o) WHERE lower(c) <> ALL (lnames);
+      FROM unnest(srccols) WITH ORDINALITY u(c, o) WHERE lower(c) <> ALL (lnames);
     SELECT array_agg(c ORDER BY o) INTO gone_other
       FROM unnest(known) WITH ORDINALITY u(c, o)
      WHERE lower(c) <> ALL (lnames) AND lower(c) <> ALL (lcolumns);
     SELECT array_agg(format('"%s" %s -> %s', c, ty, types[array_position(lnames, lower(c))]) ORDER BY o)
       INTO retyped
-      FROM unnest(t.columns, t.column_types) WITH ORDINALITY u(c, ty, o)
+      FROM unnest(srccols, t.column_types) WITH ORDINALITY u(c, ty, o)
      WHERE types[array_position(lnames, lower(c))] <> ty;
 
     IF gone_moved IS NOT NULL THEN
@@ -328,14 +333,17 @@ BEGIN
             END LOOP;
         END IF;
         SELECT array_agg(coalesce(types[array_position(lnames, lower(c))], ty) ORDER BY o) INTO new_types
-          FROM unnest(t.columns, t.column_types) WITH ORDINALITY u(c, ty, o);
+          FROM unnest(srccols, t.column_types) WITH ORDINALITY u(c, ty, o);
         -- what the registration takes in: new types, columns gone, and
         -- with add_columns the new columns; with warn, new columns stay new
         UPDATE etl_stream.tables x
            SET columns = t.columns || CASE WHEN adding THEN added ELSE '{}' END,
                column_types = new_types || CASE WHEN adding THEN added_types ELSE '{}' END,
                source_columns = ARRAY(SELECT c FROM unnest(known) c WHERE lower(c) = ANY (lnames))
-                                || CASE WHEN adding THEN added ELSE '{}' END
+                                || CASE WHEN adding THEN added ELSE '{}' END,
+               -- a new column keeps its MySQL name in PostgreSQL
+               source_names = CASE WHEN t.source_names IS NOT NULL AND adding
+                                   THEN t.source_names || added ELSE t.source_names END
          WHERE x.name = t.name;
         changed := true;
     END IF;

@@ -4,6 +4,47 @@
 --
 
 --
+-- The caller must have what the strategy does to the target, checked
+-- without a lock: a role that may not write the table must never wait in
+-- the queue of its locks, nor hold one that others wait behind.  The
+-- statements check the rest (SELECT for a merge's comparisons) themselves.
+--
+CREATE OR REPLACE FUNCTION etl_stream._check_target_privileges(t etl_stream.tables) RETURNS void
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    target regclass := to_regclass(etl_stream._target_name(t));
+    -- (what each strategy cannot do without; a merge of key columns only
+    -- inserts what is missing)
+    wanted text[] := CASE WHEN t.strategy = 'merge' AND NOT t.columns <@ t.key_columns THEN '{INSERT,UPDATE}'
+                          WHEN t.strategy = 'delete_insert' THEN '{INSERT,DELETE}'
+                          ELSE '{INSERT}' END;
+    lacking text[];
+BEGIN
+    IF target IS NULL THEN
+        RETURN;                     -- said later, with the hint to create it
+    END IF;
+    -- (column grants count: the statements themselves check them in full)
+    SELECT array_agg(w) INTO lacking FROM unnest(wanted) w
+     WHERE NOT CASE w WHEN 'DELETE' THEN has_table_privilege(target, w)
+                      ELSE has_any_column_privilege(target, w) END;
+    IF lacking IS NOT NULL THEN
+        RAISE EXCEPTION 'permission denied for table %', target
+            USING ERRCODE = 'insufficient_privilege',
+                  DETAIL = format('etl_stream table "%s" (strategy %s) needs %s on its target; role "%s" lacks %s.',
+                                  t.name, t.strategy, array_to_string(wanted, ', '), current_user,
+                                  array_to_string(lacking, ', '));
+    END IF;
+    -- full_refresh drops the target and renames a new table to its name
+    IF t.strategy = 'full_refresh' AND NOT pg_has_role(current_user,
+            (SELECT c.relowner FROM pg_class c WHERE c.oid = target), 'USAGE') THEN
+        RAISE EXCEPTION 'must be owner of table %', target
+            USING ERRCODE = 'insufficient_privilege',
+                  DETAIL = format('etl_stream table "%s" (strategy full_refresh) replaces its target, which only its owner may do.', t.name);
+    END IF;
+END
+$$;
+
+--
 -- A range is on the watermark, or, for a backfill of a table without one,
 -- on its integer key (range_on).  into_table is the table merged into
 -- (full_refresh's fresh one), staging_table the batch's (a task's own);
@@ -31,6 +72,9 @@ DECLARE
     conds text[] := '{}';
     remote_conds text[] := '{}';
 BEGIN
+    -- a registration changed by hand must still name columns PostgreSQL keeps
+    PERFORM etl_stream._check_column_names(t);
+    PERFORM etl_stream._check_target_privileges(t);
     IF range_on IS NOT NULL AND range_on IS DISTINCT FROM t.watermark THEN
         r.watermark := range_on;
         r.watermark_kind := 'integer';
@@ -41,7 +85,7 @@ BEGIN
     p.target := target;
     p.staging := staging;
 
-    SELECT string_agg(etl_stream.mysql_ident(c), ', '), string_agg(format('%I', c), ', '),
+    SELECT string_agg(etl_stream._remote_column(t, c), ', '), string_agg(format('%I', c), ', '),
            string_agg(format('s.%I', c), ', ')
       INTO remote_cols, cols, src_cols
       FROM unnest(t.columns) c;
@@ -49,12 +93,12 @@ BEGIN
     SELECT array_agg(c) INTO nonkey FROM unnest(t.columns) c WHERE c <> ALL (t.key_columns);
 
     IF p.cutoff IS NOT NULL THEN
-        remote_conds := remote_conds || format('%s >= %s', etl_stream.mysql_ident(r.watermark),
+        remote_conds := remote_conds || format('%s >= %s', etl_stream.mysql_ident(etl_stream._source_column(r, r.watermark)),
                                                etl_stream._mysql_value(r, p.cutoff));
         conds := conds || format('%I >= %s', r.watermark, etl_stream._typed_literal(r, p.cutoff));
     END IF;
     IF p.upper_bound IS NOT NULL THEN
-        remote_conds := remote_conds || format('%s < %s', etl_stream.mysql_ident(r.watermark),
+        remote_conds := remote_conds || format('%s < %s', etl_stream.mysql_ident(etl_stream._source_column(r, r.watermark)),
                                                etl_stream._mysql_value(r, p.upper_bound));
         conds := conds || format('%I < %s', r.watermark, etl_stream._typed_literal(r, p.upper_bound));
     END IF;

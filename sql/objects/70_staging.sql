@@ -16,6 +16,32 @@ LANGUAGE sql STABLE AS $$
     FROM pg_type y WHERE y.oid = a.atttypid
 $$;
 
+-- A staging table is written with the rows of a registration, so it must
+-- be one its owner owns: another member of etl_stream_user may create
+-- tables in the staging schemas and could have made one under the name
+-- first.  A table left by a role whose privileges the caller has (a
+-- superuser's sync of the table, a release before owners) is handed over.
+CREATE OR REPLACE FUNCTION etl_stream._check_staging_owner(t etl_stream.tables, staging text)
+RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+    holder oid := (SELECT c.relowner FROM pg_class c WHERE c.oid = to_regclass(staging));
+BEGIN
+    IF holder IS NULL OR holder = (SELECT r.oid FROM pg_roles r WHERE r.rolname = t.owner) THEN
+        RETURN;
+    END IF;
+    IF pg_has_role(current_user, holder, 'USAGE') THEN
+        EXECUTE format('ALTER TABLE %s OWNER TO %I', staging, t.owner);
+        RETURN;
+    END IF;
+    RAISE EXCEPTION 'staging table % belongs to role "%", not to "%", the owner of etl_stream table "%"',
+                    staging, pg_get_userbyid(holder), t.owner, t.name
+        USING ERRCODE = 'insufficient_privilege',
+              DETAIL = 'A run writes its rows only into a staging table of the registration''s owner.',
+              HINT = format('Have role "%s" or a superuser drop it: DROP TABLE %s;', pg_get_userbyid(holder), staging);
+END
+$$;
+
 -- (staging_table: another table to make so, such as a task's own)
 CREATE OR REPLACE FUNCTION etl_stream._prepare_staging(t etl_stream.tables,
                                                       staging_table text DEFAULT NULL)
@@ -42,6 +68,7 @@ BEGIN
       INTO wanted
       FROM unnest(t.columns) WITH ORDINALITY u(c, o)
       JOIN pg_attribute a ON a.attrelid = target AND a.attname = c AND NOT a.attisdropped;
+    PERFORM etl_stream._check_staging_owner(t, staging);
     SELECT string_agg(etl_stream._column_def(a), ', ' ORDER BY a.attnum)
       INTO have
       FROM pg_attribute a
@@ -63,6 +90,11 @@ BEGIN
         IF have IS NOT NULL THEN
             EXECUTE format('ALTER TABLE %s %s', staging, have);
         END IF;
+        -- the registration's owner keeps it, whoever ran the sync that made it
+        IF (SELECT c.relowner::regrole::text FROM pg_class c WHERE c.oid = staging::regclass)
+           IS DISTINCT FROM quote_ident(t.owner) THEN
+            EXECUTE format('ALTER TABLE %s OWNER TO %I', staging, t.owner);
+        END IF;
     ELSE
         EXECUTE format('TRUNCATE %s', staging);
     END IF;
@@ -80,7 +112,7 @@ CREATE OR REPLACE FUNCTION etl_stream._fresh_table(t etl_stream.tables) RETURNS 
 LANGUAGE plpgsql AS $$
 DECLARE
     target regclass := etl_stream._target_name(t)::regclass;
-    fresh text := format('%I.%I', t.target_schema, left(t.target_table, 50) || '_etl_fresh');
+    fresh text := format('%I.%I', t.target_schema, etl_stream._fit_identifier(t.target_table, '_etl_fresh'));
 BEGIN
     IF (SELECT relkind FROM pg_class WHERE oid = target) <> 'r' THEN
         RAISE EXCEPTION 'full_refresh needs a plain table, and % is not one', target
@@ -101,7 +133,7 @@ DECLARE
     candidate name;
 BEGIN
     FOR n IN 1..1000 LOOP
-        candidate := left(base, 50) || '_etl' || n;
+        candidate := etl_stream._fit_identifier(base, '_etl' || n);
         IF NOT EXISTS (SELECT FROM pg_class c JOIN pg_namespace s ON s.oid = c.relnamespace
                         WHERE s.nspname = schema AND c.relname = candidate) THEN
             RETURN candidate;
@@ -228,7 +260,7 @@ BEGIN
             RETURN NULL;
         END IF;
     END IF;
-    RETURN 'SELECT ' || (SELECT string_agg(etl_stream.mysql_ident(c), ', ' ORDER BY o)
+    RETURN 'SELECT ' || (SELECT string_agg(etl_stream._remote_column(t, c), ', ' ORDER BY o)
                            FROM unnest(live) WITH ORDINALITY u(c, o))
                      || p.remote_from;
 END

@@ -155,7 +155,8 @@ BEGIN
         EXECUTE format('SELECT lo::text, hi::text FROM etl_stream.query($1, $2) AS b(lo %1$s, hi %1$s)', on_type)
            INTO lo, hi
           USING t.server, format('SELECT MIN(%1$s), MAX(%1$s) FROM %2$s',
-                                 etl_stream.mysql_ident(on_col), etl_stream._source_name(t));
+                                 etl_stream.mysql_ident(etl_stream._source_column(t, on_col)),
+                                 etl_stream._source_name(t));
         first := etl_stream._canonical(t, coalesce(range_from, lo));
         hi := etl_stream._canonical(t, hi);
         range_to := etl_stream._canonical(t, range_to);

@@ -46,6 +46,13 @@ BEGIN
 END
 $$;
 
+-- Schedule names are one namespace (pg_cron's job names are made of
+-- them), whoever owns them: whether a name is taken, seen through every
+-- role's rows
+CREATE OR REPLACE FUNCTION etl_stream._schedule_exists(name text) RETURNS boolean
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+RETURN EXISTS (SELECT FROM etl_stream.schedule_defs s WHERE s.name = _schedule_exists.name);
+
 --
 -- schedule: make (or replace) a schedule and its pg_cron job; the job id.
 -- tables NULL: every table enabled when it runs.  parallel > 1: in that
@@ -83,6 +90,11 @@ BEGIN
         UPDATE etl_stream.schedule_defs s
            SET cron = schedule.cron, tables = schedule.tables, parallel = schedule.parallel
          WHERE s.name = schedule.name;
+    ELSIF etl_stream._schedule_exists(name) THEN
+        RAISE EXCEPTION 'etl_stream schedule "%" already exists', name
+            USING ERRCODE = 'duplicate_object',
+                  DETAIL = 'It belongs to a role whose privileges you do not have.',
+                  HINT = 'Schedule names are shared by all roles in the database: choose another.';
     ELSE
         INSERT INTO etl_stream.schedule_defs (name, cron, tables, parallel)
         VALUES (schedule.name, schedule.cron, schedule.tables, schedule.parallel);
@@ -243,7 +255,7 @@ END
 $$;
 
 -- schedules: one row per schedule of the roles whose privileges you have
-CREATE OR REPLACE VIEW etl_stream.schedules AS
+CREATE OR REPLACE VIEW etl_stream.schedules WITH (security_invoker = true) AS
 SELECT s.name, s.cron, s.tables, s.parallel, s.owner,
        j.jobid AS cron_job_id, j.active,
        j.last_start, j.last_end, j.last_status AS last_outcome, j.last_message,
@@ -253,4 +265,4 @@ SELECT s.name, s.cron, s.tables, s.parallel, s.owner,
 
 COMMENT ON VIEW etl_stream.schedules IS
   'each schedule with its pg_cron job, the last start and outcome, and when it is next due';
-GRANT SELECT ON etl_stream.schedules TO PUBLIC;
+-- (read as the caller; granted in sql/objects/95_grants.sql)

@@ -3,8 +3,11 @@
 -- on right now.
 --
 
--- status: one row per registered table
-CREATE OR REPLACE VIEW etl_stream.status AS
+-- status: one row per registered table of the roles whose privileges the
+-- caller has (the catalog is read as the caller: its row level security);
+-- only runs of the registration's owner count, so a run row another role
+-- wrote under the table's name cannot pass for one of its runs
+CREATE OR REPLACE VIEW etl_stream.status WITH (security_invoker = true) AS
 SELECT t.name,
        t.enabled,
        t.strategy,
@@ -44,15 +47,15 @@ SELECT t.name,
               UNION
               SELECT relid FROM pg_partition_tree(to_regclass(etl_stream._target_name(t))) WHERE isleaf) p
         LEFT JOIN pg_stat_all_tables s ON s.relid = p.relid) m ON true
-  LEFT JOIN LATERAL (SELECT * FROM etl_stream.runs r WHERE r.table_name = t.name
+  LEFT JOIN LATERAL (SELECT * FROM etl_stream.runs r WHERE r.table_name = t.name AND r.owner = t.owner
                       ORDER BY r.finished_at DESC LIMIT 1) last ON true
-  LEFT JOIN LATERAL (SELECT * FROM etl_stream.runs r WHERE r.table_name = t.name AND r.status = 'success'
+  LEFT JOIN LATERAL (SELECT * FROM etl_stream.runs r WHERE r.table_name = t.name AND r.owner = t.owner AND r.status = 'success'
                       ORDER BY r.finished_at DESC LIMIT 1) ok ON true
-  LEFT JOIN LATERAL (SELECT * FROM etl_stream.runs r WHERE r.table_name = t.name
+  LEFT JOIN LATERAL (SELECT * FROM etl_stream.runs r WHERE r.table_name = t.name AND r.owner = t.owner
                         AND r.status IN ('failed', 'timed_out', 'cancelled')
                       ORDER BY r.finished_at DESC LIMIT 1) bad ON true
   -- the last run was a retry: the error of the first attempt, which caused it
-  LEFT JOIN LATERAL (SELECT * FROM etl_stream.runs r WHERE r.table_name = t.name
+  LEFT JOIN LATERAL (SELECT * FROM etl_stream.runs r WHERE r.table_name = t.name AND r.owner = t.owner
                         AND last.attempt > 1 AND r.run_id < last.run_id AND r.attempt = 1
                       ORDER BY r.run_id DESC LIMIT 1) retried ON true;
 
@@ -78,15 +81,15 @@ AS 'MODULE_PATHNAME', 'etl_stream_progress'
 LANGUAGE C VOLATILE;
 
 -- (job_eta: the job's time left, at the pace of its tasks done so far)
-CREATE OR REPLACE VIEW etl_stream.progress AS
+CREATE OR REPLACE VIEW etl_stream.progress WITH (security_invoker = true) AS
 SELECT p.*,
        CASE WHEN j.tasks_done > 0 AND j.tasks_total > j.tasks_done
             THEN (now() - j.started_at) / j.tasks_done * (j.tasks_total - j.tasks_done) END AS job_eta
   FROM etl_stream._progress() p
   LEFT JOIN etl_stream.jobs j ON j.job_id = p.job_id;
 
--- like pg_stat_activity: anyone may look, and sees what their role may see
-GRANT SELECT ON etl_stream.progress TO PUBLIC;
+-- like pg_stat_activity: a member of etl_stream_user sees the runs of the
+-- roles whose privileges it has (sql/objects/95_grants.sql)
 
 COMMENT ON VIEW etl_stream.progress IS
   'runs going on right now: phase, rows pulled and landed so far, rate and time left';

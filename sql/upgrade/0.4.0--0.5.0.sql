@@ -22,3 +22,24 @@ DROP FUNCTION etl_stream.add_table(text, name, text, text, anyelement, text, tex
                                    name, name, text, boolean, text[], integer, interval, interval);
 DROP FUNCTION etl_stream.alter_table(text, anyelement, text, boolean, text, text[],
                                      integer, interval, interval);
+
+-- == roles: registrations and runs get an owner and are confined to it
+-- (row level security); the grants to etl_stream_user replace PUBLIC's in
+-- sql/objects/95_grants.sql.  Existing rows belong to the role that
+-- updates the extension, which had them all.  add_table gains column_map
+-- (its old signature went above).
+ALTER TABLE etl_stream.tables
+    ADD COLUMN owner name NOT NULL DEFAULT current_user,
+    ADD COLUMN source_names text[],
+    ADD CONSTRAINT tables_source_names_check
+        CHECK (cardinality(source_names) = cardinality(columns));
+ALTER TABLE etl_stream.runs
+    ADD COLUMN owner name NOT NULL DEFAULT current_user;
+ALTER TABLE etl_stream.tables ENABLE ROW LEVEL SECURITY;
+ALTER TABLE etl_stream.runs ENABLE ROW LEVEL SECURITY;
+CREATE POLICY tables_of_owner ON etl_stream.tables
+    USING (owner IN (SELECT r.rolname FROM pg_catalog.pg_roles r
+                      WHERE pg_catalog.pg_has_role(current_user, r.oid, 'USAGE')));
+CREATE POLICY runs_of_owner ON etl_stream.runs
+    USING (owner IN (SELECT r.rolname FROM pg_catalog.pg_roles r
+                      WHERE pg_catalog.pg_has_role(current_user, r.oid, 'USAGE')));

@@ -55,6 +55,11 @@ CREATE ROLE etl_reader LOGIN;
 GRANT USAGE ON FOREIGN SERVER good TO etl_reader;
 SET ROLE etl_reader;
 SELECT srvname, umoptions FROM pg_user_mappings WHERE srvname = 'good';
+-- etl_stream is for the members of etl_stream_user, not PUBLIC
+SELECT * FROM etl_stream.ping('good');
+RESET ROLE;
+GRANT etl_stream_user TO etl_reader;
+SET ROLE etl_reader;
 -- a non-superuser without a user mapping, then without a password
 SELECT * FROM etl_stream.ping('good');
 RESET ROLE;
@@ -64,6 +69,19 @@ SELECT * FROM etl_stream.ping('good');
 -- and without USAGE on the server
 SELECT * FROM etl_stream.ping('shop');
 RESET ROLE;
+-- password_required 'false' (the password checks waived) is a superuser's
+-- to write, as in postgres_fdw; its value is a boolean
+SET ROLE etl_reader;
+ALTER USER MAPPING FOR etl_reader SERVER good OPTIONS (ADD password 'secret', password_required 'false');
+ALTER USER MAPPING FOR etl_reader SERVER good OPTIONS (ADD password_required 'true');
+RESET ROLE;
+ALTER USER MAPPING FOR etl_reader SERVER good OPTIONS (SET password_required 'maybe');
+ALTER USER MAPPING FOR etl_reader SERVER good OPTIONS (SET password_required 'false');
+-- and once set, only a superuser may alter the mapping
+SET ROLE etl_reader;
+ALTER USER MAPPING FOR etl_reader SERVER good OPTIONS (ADD password 'other');
+RESET ROLE;
 
 DROP SERVER good CASCADE;
+REVOKE etl_stream_user FROM etl_reader;
 DROP ROLE etl_reader;

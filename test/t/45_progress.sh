@@ -36,6 +36,8 @@ echo "# sources loaded in $((SECONDS - t0)) s"
 create_test_db "$DB"
 for r in $ROLES; do pg_psql -qc "DROP ROLE IF EXISTS $r" -c "CREATE ROLE $r LOGIN"; done
 pg_psql -qc "GRANT pg_read_all_stats TO t_prog_stats" -c "GRANT postgres TO t_prog_member"
+# etl_stream is for the members of etl_stream_user (docs/operations.md)
+pg_psql -qc "GRANT etl_stream_user TO t_prog_plain, t_prog_stats, t_prog_member"
 db -q >/dev/null <<SQL
 CREATE EXTENSION dblink;
 SELECT FROM etl_stream.add_table('prog', server => 'src', source_table => '$SRC', watermark => 'update_time');

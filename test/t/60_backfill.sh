@@ -298,14 +298,14 @@ db -q >/dev/null <<SQL
 GRANT USAGE ON FOREIGN SERVER src TO t_bf_user, t_bf_nologin;
 CREATE USER MAPPING FOR t_bf_user SERVER src OPTIONS (user '$ETL_MYSQL_USER', password '$ETL_MYSQL_PASSWORD');
 CREATE USER MAPPING FOR t_bf_nologin SERVER src OPTIONS (user '$ETL_MYSQL_USER', password '$ETL_MYSQL_PASSWORD');
--- what a role needs to sync today (docs/workers.md; issue 11 makes it a role)
-GRANT SELECT, UPDATE ON etl_stream.tables TO t_bf_user, t_bf_nologin;
-GRANT SELECT, INSERT, DELETE ON etl_stream.runs TO t_bf_user, t_bf_nologin;
-GRANT USAGE ON SEQUENCE etl_stream.runs_run_id_seq TO t_bf_user, t_bf_nologin;
-GRANT CREATE ON SCHEMA etl_stream_staging TO t_bf_user;
+-- what a role needs to sync its own tables (docs/operations.md)
+GRANT etl_stream_user TO t_bf_user, t_bf_other, t_bf_nologin;
 SELECT FROM etl_stream.add_table('bf_user', server => 'src', source_table => '$SRC', watermark => 'changed_at');
 SELECT etl_stream.create_target('bf_user');
 ALTER TABLE bf_user OWNER TO t_bf_user;
+-- a superuser hands the registration over (t_bf_nologin acts as t_bf_user below)
+UPDATE etl_stream.tables SET owner = 't_bf_user' WHERE name = 'bf_user';
+GRANT t_bf_user TO t_bf_nologin;
 SQL
 as_user() { "$PG_BIN/psql" -X -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$PGPORT" -U "$1" -d "$DB" "${@:2}"; }
 job=$(as_user t_bf_user -Atc "SELECT etl_stream.backfill('bf_user', range_from => '2024-01-01', slice => '4 days', workers => 2)")
