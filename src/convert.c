@@ -12,8 +12,11 @@
  *
  * A value that cannot be represented is an error naming the table or
  * query, the column, the row and the value; never a silently different
- * value.  The only exception is the invalid_dates = 'null' policy, which
- * the user asks for.  The mapping is documented in docs/type-mapping.md.
+ * value.  The only exception is the invalid_dates policy ('null' or
+ * '-infinity'), which the user asks for: the values it changes are counted
+ * per column, with the first of them, for the run to report
+ * (converter_value_notes).  The mapping is documented in
+ * docs/type-mapping.md.
  *
  * IDENTIFICATION
  *		  src/convert.c
@@ -77,6 +80,12 @@ struct ColumnConverter
 	/* datetime targets: typmod to round to, -1 if none needed */
 	int32		round_typmod;
 
+	/* values the invalid_dates policy changed, in rows converted */
+	int64		changed;
+	char	   *first_key;		/* the first of them */
+	int64		first_row;
+	char	   *first_value;
+
 	/* input-function targets */
 	FmgrInfo	input_fn;
 	Oid			typioparam;
@@ -109,6 +118,12 @@ struct RowConverter
 	/* scratch space for NUL-terminated copies handed to input functions */
 	char	   *scratch;
 	Size		scratch_size;
+
+	/* the row's columns whose value the policy changed, counted when the
+	 * whole row has converted */
+	int			npending;
+	int		   *pending;
+	bool		replaced;		/* invalid_date() gave the value: no more to do */
 
 	/* for the error context callback, set once per row */
 	MYSQL_ROW	cur_row;
@@ -350,7 +365,7 @@ report_value_error_ext(RowConverter *rc, ColumnConverter *col,
 					 errmsg("invalid date for column \"%s\"", col->attname),
 					 errdetail("%s, has value \"%s\" which is not a valid date.",
 							   facts.data, value),
-					 errhint("Set the server option invalid_dates to 'null' to receive such values as NULL.")));
+					 errhint("Set the server option invalid_dates to 'null' or '-infinity' to receive such values as NULL or -infinity.")));
 			break;
 		case VP_TIME_OUT_OF_RANGE:
 			ereport(ERROR,
@@ -1069,15 +1084,49 @@ conv_bit_numeric(RowConverter *rc, ColumnConverter *col, const char *s,
 							   ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1));
 }
 
-/* An invalid date: NULL or an error, as the user chose */
+/*
+ * A value the policy changed: counted once the row has converted, the first
+ * one's key and value kept (the row may still fail on another column).
+ */
+static void
+note_changed(RowConverter *rc, ColumnConverter *col, const char *s,
+			 unsigned long len)
+{
+	rc->pending[rc->npending++] = col - rc->cols;
+	if (col->changed == 0)
+	{
+		ValueError	ve;
+		MemoryContext oldcxt = MemoryContextSwitchTo(rc->cxt);
+
+		describe_value(rc, col, s, len, column_shows_multibyte(rc, col), &ve);
+		col->first_key = ve.key;
+		col->first_row = ve.row;
+		col->first_value = ve.value;
+		MemoryContextSwitchTo(oldcxt);
+	}
+}
+
+/*
+ * An invalid date: NULL, '-infinity' (of the column's type: the callers
+ * see rc->replaced and add nothing) or an error, as the user chose.
+ */
 static Datum
 invalid_date(RowConverter *rc, ColumnConverter *col, const char *s,
 			 unsigned long len, ParseResult r, bool *isnull)
 {
-	if (r == PARSE_INVALID && rc->invalid_dates == INVALID_DATES_NULL)
+	if (r == PARSE_INVALID && rc->invalid_dates != INVALID_DATES_ERROR)
 	{
-		*isnull = true;
-		return (Datum) 0;
+		note_changed(rc, col, s, len);
+		rc->replaced = true;
+		if (rc->invalid_dates == INVALID_DATES_NULL)
+		{
+			*isnull = true;
+			return (Datum) 0;
+		}
+		if (col->typid == DATEOID)
+			return DateADTGetDatum(DATEVAL_NOBEGIN);
+		/* timestamp and timestamptz: choose_conversion allows no other */
+		return TimestampGetDatum(DT_NOBEGIN);
 	}
 	report_value_error(rc, col, s, len,
 					   r == PARSE_INVALID ? VP_INVALID_DATE : VP_BAD_FORMAT);
@@ -1102,9 +1151,11 @@ static Datum
 conv_date_timestamp(RowConverter *rc, ColumnConverter *col, const char *s,
 					unsigned long len, bool *isnull)
 {
-	Datum		d = conv_date_date(rc, col, s, len, isnull);
+	Datum		d;
 
-	if (*isnull)
+	rc->replaced = false;
+	d = conv_date_date(rc, col, s, len, isnull);
+	if (rc->replaced)
 		return d;
 	return TimestampGetDatum((Timestamp) DatumGetDateADT(d) * USECS_PER_DAY);
 }
@@ -1114,9 +1165,11 @@ static Datum
 conv_date_timestamptz(RowConverter *rc, ColumnConverter *col, const char *s,
 					  unsigned long len, bool *isnull)
 {
-	Datum		d = conv_date_date(rc, col, s, len, isnull);
+	Datum		d;
 
-	if (*isnull)
+	rc->replaced = false;
+	d = conv_date_date(rc, col, s, len, isnull);
+	if (rc->replaced)
 		return d;
 	return TimestampTzGetDatum(date2timestamptz_opt_overflow(DatumGetDateADT(d),
 															 NULL));
@@ -1142,9 +1195,11 @@ static Datum
 conv_datetime_timestamptz(RowConverter *rc, ColumnConverter *col,
 						  const char *s, unsigned long len, bool *isnull)
 {
-	Datum		d = conv_datetime_same(rc, col, s, len, isnull);
+	Datum		d;
 
-	if (*isnull)
+	rc->replaced = false;
+	d = conv_datetime_same(rc, col, s, len, isnull);
+	if (rc->replaced)
 		return d;
 	return TimestampTzGetDatum(timestamp2timestamptz_opt_overflow(DatumGetTimestamp(d),
 																  NULL));
@@ -1155,13 +1210,15 @@ static Datum
 conv_timestamp_timestamp(RowConverter *rc, ColumnConverter *col,
 						 const char *s, unsigned long len, bool *isnull)
 {
-	Datum		d = conv_datetime_same(rc, col, s, len, isnull);
+	Datum		d;
 	struct pg_tm tm;
 	fsec_t		fsec;
 	int			tz;
 	Timestamp	result;
 
-	if (*isnull)
+	rc->replaced = false;
+	d = conv_datetime_same(rc, col, s, len, isnull);
+	if (rc->replaced)
 		return d;
 	if (timestamp2tm(DatumGetTimestampTz(d), &tz, &tm, &fsec, NULL, NULL) != 0 ||
 		tm2timestamp(&tm, fsec, NULL, &result) != 0)
@@ -1577,6 +1634,7 @@ build_row_converter(MYSQL_FIELD *fields, unsigned int nfields,
 
 	rc->ncols = nfields;
 	rc->cols = palloc0(Max(nfields, 1) * sizeof(ColumnConverter));
+	rc->pending = palloc(Max(nfields, 1) * sizeof(int));
 	rc->dropped = palloc(Max(tupdesc->natts - nlive, 1) * sizeof(int));
 	rc->invalid_dates = opts->invalid_dates;
 	rc->rownum = opts->rownum;
@@ -1658,6 +1716,7 @@ convert_row(RowConverter *rc, MYSQL_ROW row, unsigned long *lengths,
 	rc->cur_row = row;
 	rc->cur_lengths = lengths;
 	rc->reporting = false;
+	rc->npending = 0;
 	errcallback.callback = convert_error_callback;
 	errcallback.arg = rc;
 	errcallback.previous = error_context_stack;
@@ -1691,4 +1750,41 @@ convert_row(RowConverter *rc, MYSQL_ROW row, unsigned long *lengths,
 
 	rc->cur = -1;
 	error_context_stack = errcallback.previous;
+
+	/* the whole row converted: what the policy changed in it counts */
+	for (int i = 0; i < rc->npending; i++)
+		rc->cols[rc->pending[i]].changed++;
+}
+
+/*
+ * converter_value_notes
+ *		The values the invalid_dates policy changed in the rows converted so
+ *		far, per column (a List of ValueNote in CurrentMemoryContext; NIL
+ *		when none).
+ */
+List *
+converter_value_notes(RowConverter *rc)
+{
+	List	   *notes = NIL;
+
+	for (int i = 0; i < rc->ncols; i++)
+	{
+		ColumnConverter *col = &rc->cols[i];
+		ValueNote  *note;
+
+		if (col->changed == 0)
+			continue;
+		note = palloc0(sizeof(ValueNote));
+		note->column = pstrdup(col->attname);
+		note->policy = rc->invalid_dates == INVALID_DATES_NULL ?
+			"invalid_dates 'null'" : "invalid_dates '-infinity'";
+		note->changed_to = rc->invalid_dates == INVALID_DATES_NULL ?
+			"NULL" : "-infinity";
+		note->count = col->changed;
+		note->first_key = col->first_key ? pstrdup(col->first_key) : NULL;
+		note->first_row = col->first_row;
+		note->first_value = col->first_value ? pstrdup(col->first_value) : NULL;
+		notes = lappend(notes, note);
+	}
+	return notes;
 }

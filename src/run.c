@@ -61,6 +61,7 @@ typedef struct Registration
 	char	   *label;			/* 'table "x" (MySQL `t`)', for messages */
 	int64		timeout_ms;		/* the run's timeout; 0: none */
 	char	   *timeout_text;	/* as the user wrote it, for messages */
+	BadValuePolicy on_bad_value;
 } Registration;
 
 /* What etl_stream._plan() made of it */
@@ -96,6 +97,7 @@ typedef void (*RunStep) (RunState *rs);
 
 PG_FUNCTION_INFO_V1(etl_stream_sync);
 PG_FUNCTION_INFO_V1(etl_stream_record_skipped);
+PG_FUNCTION_INFO_V1(etl_stream_retry_rejects);
 
 /* ----------------------------------------------------------------
  *		SPI helpers (run_record.c uses them too)
@@ -199,6 +201,13 @@ call_with_reg(const RunState *rs, const char *sql, const char *arg)
 }
 
 static int64
+result_int8_of(const char *sql)
+{
+	exec_sql(sql, NULL);
+	return result_int8(1);
+}
+
+static int64
 count_rows(const char *table)
 {
 	exec_sql(psprintf("SELECT count(*) FROM %s", table), NULL);
@@ -298,6 +307,16 @@ in_subtransaction(RunStep step, RunState *rs, ErrorData **error)
  * ----------------------------------------------------------------
  */
 
+static BadValuePolicy
+bad_value_policy(const char *name)
+{
+	if (name != NULL && strcmp(name, "skip") == 0)
+		return BAD_VALUE_SKIP;
+	if (name != NULL && strcmp(name, "quarantine") == 0)
+		return BAD_VALUE_QUARANTINE;
+	return BAD_VALUE_ERROR;
+}
+
 /*
  * Read the registration, and lock it (lock != NULL: "FOR NO KEY UPDATE",
  * with NOWAIT unless waiting).  False when there is no such row.
@@ -314,7 +333,8 @@ read_registration(const char *name, const char *lock, Registration *reg)
 	exec_sql(psprintf("SELECT t, t.name, t.server, t.strategy, t.enabled,"
 					  "       t.watermark IS NOT NULL, t.high_watermark, t.key_columns,"
 					  "       format('table \"%%s\" (MySQL %%s)', t.name, etl_stream._source_name(t)),"
-					  "       coalesce(ceil(extract(epoch FROM t.timeout) * 1000)::bigint, 0), t.timeout"
+					  "       coalesce(ceil(extract(epoch FROM t.timeout) * 1000)::bigint, 0), t.timeout,"
+					  "       t.on_bad_value"
 					  "  FROM etl_stream.tables t WHERE t.name = $1 %s",
 					  lock ? lock : ""),
 			 &args);
@@ -336,6 +356,7 @@ read_registration(const char *name, const char *lock, Registration *reg)
 	reg->label = result_text(9);
 	reg->timeout_ms = result_int8(10);
 	reg->timeout_text = result_text(11);
+	reg->on_bad_value = bad_value_policy(result_text(12));
 	return true;
 }
 
@@ -394,8 +415,12 @@ make_plan(const RunState *rs, const char *into, RunPlan *plan)
 				 ? psprintf("etl_stream_tasks.t%lld", (long long) rs->req->task_id) : NULL);
 	sql_arg_text(&args, rs->req->range_on);
 	sql_arg(&args, BOOLOID, BoolGetDatum(rs->req->backfill), false);
-	exec_sql("SELECT p, p.cutoff, p.remote_sql, p.target, p.staging, p.delete_sql, p.merge_sql"
-			 "  FROM etl_stream._plan($1, $2, $3, $4, $5, $6, $7) p", &args);
+	if (rs->req->retry_rejects)
+		exec_sql("SELECT p, p.cutoff, p.remote_sql, p.target, p.staging, p.delete_sql, p.merge_sql"
+				 "  FROM etl_stream._retry_plan($1) p", &args);
+	else
+		exec_sql("SELECT p, p.cutoff, p.remote_sql, p.target, p.staging, p.delete_sql, p.merge_sql"
+				 "  FROM etl_stream._plan($1, $2, $3, $4, $5, $6, $7) p", &args);
 	plan->row = result_row(1, &plan->rowtype);
 	plan->cutoff = result_text(2);
 	plan->remote_sql = result_text(3);
@@ -429,6 +454,33 @@ end_phase(SyncRun *run)
 	run->phase_s[run->phase] = secs + usecs / 1000000.0;
 }
 
+/*
+ * A row left out by on_bad_value 'quarantine' goes to etl_stream.rejects,
+ * under the run's id, in the run's transaction (RejectCallback).
+ */
+static void
+keep_reject(const ValueError *ve, const ErrorData *error, const char *key_json,
+			void *arg)
+{
+	RunState   *rs = (RunState *) arg;
+	SqlArgs		args = {0};
+
+	sql_arg(&args, INT8OID, Int64GetDatum(rs->run->run_id), false);
+	sql_arg_text(&args, rs->reg.name);
+	sql_arg_text(&args, key_json);
+	sql_arg_text(&args, ve->key);
+	sql_arg_text(&args, ve->column);
+	sql_arg_text(&args, ve->mysql_type);
+	sql_arg_text(&args, ve->value);
+	sql_arg_text(&args, error->message);
+	sql_arg_text(&args, error->detail);
+	sql_arg_text(&args, unpack_sql_state(error->sqlerrcode));
+	exec_sql("INSERT INTO etl_stream.rejects"
+			 " (run_id, table_name, key, key_text, column_name, mysql_type, value,"
+			 "  reason, detail, sqlstate)"
+			 " VALUES ($1, $2, $3::jsonb, $4, $5, $6, $7, $8, $9, $10)", &args);
+}
+
 /* Land the rows of a remote query into a table, counting into the run */
 static void
 land_into(RunState *rs, const char *table, const char *remote_sql)
@@ -445,6 +497,9 @@ land_into(RunState *rs, const char *table, const char *remote_sql)
 	req.label = rs->reg.label;
 	req.counts = &rs->run->counts;
 	req.value_error = &rs->run->value_error;
+	req.on_bad_value = rs->reg.on_bad_value;
+	req.on_reject = keep_reject;
+	req.on_reject_arg = rs;
 	/* what SPI just did (a staging table made, say) is seen by the landing */
 	CommandCounterIncrement();
 	land_rows(&req);
@@ -461,16 +516,17 @@ check_landed(const SyncRun *run, const char *table, bool count_table)
 {
 	int64		found = count_table ? count_rows(table) : run->counts.rows_landed;
 
-	if (run->counts.rows_pulled != run->counts.rows_landed ||
+	if (run->counts.rows_pulled != run->counts.rows_landed + run->counts.rows_rejected ||
 		found != run->counts.rows_landed)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_EXCEPTION),
 				 errmsg("rows pulled and rows landed disagree for table \"%s\"",
 						run->table_name),
-				 errdetail("%lld rows were read from MySQL, %lld written to %s, %lld found there.",
+				 errdetail("%lld rows were read from MySQL, %lld written to %s (%lld left out for bad values), %lld found there.",
 						   (long long) run->counts.rows_pulled,
 						   (long long) run->counts.rows_landed,
-						   table, (long long) found)));
+						   table, (long long) run->counts.rows_rejected,
+						   (long long) found)));
 }
 
 /*
@@ -622,8 +678,17 @@ finish_run(RunState *rs)
 	char	   *reltuples;
 
 	run->new_watermark = rs->reg.high_watermark;
-	if (rs->reg.has_watermark && rs->req->range_from == NULL &&
-		rs->req->range_to == NULL)
+	if (rs->req->retry_rejects)
+	{
+		/* what was fetched again is in; a row still bad is rejected anew */
+		sql_arg_text(&args, rs->reg.name);
+		sql_arg(&args, INT8OID, Int64GetDatum(run->run_id), false);
+		exec_sql("DELETE FROM etl_stream.rejects"
+				 " WHERE table_name = $1 AND run_id < $2 AND key IS NOT NULL", &args);
+		args.n = 0;
+	}
+	else if (rs->reg.has_watermark && rs->req->range_from == NULL &&
+			 rs->req->range_to == NULL)
 	{
 		bool		direct = strcmp(run->load_path, "direct") == 0;
 		SqlArgs		wm = reg_args(rs);
@@ -675,7 +740,7 @@ execute_step(RunState *rs)
 	begin_phase(run, RUN_PHASE_PULL);
 	if (rs->full_refresh)
 		rs->fresh = call_with_reg(rs, "SELECT etl_stream._fresh_table($1)", NULL);
-	if (!load_directly(rs))
+	if (rs->req->retry_rejects || !load_directly(rs))
 	{
 		run->load_path = "staging";
 		(void) call_with_reg(rs, "SELECT etl_stream._prepare_staging($1, $2)",
@@ -799,8 +864,14 @@ run_sync(const SyncRequest *req)
 	else
 	{
 		/* the cutoff is computed now, from the watermark just locked */
-		rs.full_refresh = strcmp(rs.reg.strategy, "full_refresh") == 0;
+		rs.full_refresh = strcmp(rs.reg.strategy, "full_refresh") == 0 &&
+			!req->retry_rejects;
 		make_plan(&rs, NULL, &rs.plan);
+		/* a row still bad stays in rejects, under this run */
+		if (req->retry_rejects)
+			rs.reg.on_bad_value = BAD_VALUE_QUARANTINE;
+		/* rejects name the run before it is recorded */
+		run.run_id = result_int8_of("SELECT nextval('etl_stream.runs_run_id_seq')");
 		run.cutoff = rs.plan.cutoff;
 		arm_run_timeout(rs.reg.timeout_ms);
 		ok = in_subtransaction(execute_step, &rs, &error);
@@ -832,6 +903,8 @@ run_sync(const SyncRequest *req)
 	progress_end();
 	if (run.status == RUN_FAILED || run.status == RUN_TIMED_OUT)
 		warn_failed_run(&run);
+	else if (run.status == RUN_SUCCESS)
+		warn_value_notes(&run);
 	SPI_finish();
 	return result;
 }
@@ -855,6 +928,29 @@ etl_stream_sync(PG_FUNCTION_ARGS)
 	req.range_from = PG_ARGISNULL(2) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(2));
 	req.range_to = PG_ARGISNULL(3) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(3));
 	req.attempt = 1;
+	PG_RETURN_DATUM(run_sync(&req));
+}
+
+/*
+ * etl_stream.retry_rejects(name text) RETURNS etl_stream.runs
+ *
+ * One run that fetches again, by key, the rows of the table kept in
+ * etl_stream.rejects, lands those that now convert, merges them by key
+ * and deletes their rejects; a row still bad is rejected again under this
+ * run.  The watermark does not move.
+ */
+Datum
+etl_stream_retry_rejects(PG_FUNCTION_ARGS)
+{
+	SyncRequest req = {0};
+
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("the name of the table must not be null")));
+	req.name = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	req.attempt = 1;
+	req.retry_rejects = true;
 	PG_RETURN_DATUM(run_sync(&req));
 }
 

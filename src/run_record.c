@@ -28,6 +28,7 @@
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "utils/builtins.h"
+#include "utils/json.h"
 #include "utils/timestamp.h"
 
 #include "etl_stream.h"
@@ -105,6 +106,62 @@ failed_value(const SyncRun *run)
 }
 
 /*
+ * The notes of a run as a JSON object, one member per column:
+ * {"c": {"count": 3, "policy": "invalid_dates 'null'", "first_key": ...}}.
+ * rejected: the rows left out, else the values changed.  NULL unless the
+ * run succeeded (what a failed run did was rolled back).
+ */
+static char *
+notes_json(const SyncRun *run, bool rejected)
+{
+	StringInfoData buf;
+	ListCell   *lc;
+	bool		first = true;
+
+	if (run->status != RUN_SUCCESS)
+		return NULL;
+	initStringInfo(&buf);
+	appendStringInfoChar(&buf, '{');
+	foreach(lc, run->counts.notes)
+	{
+		ValueNote  *n = lfirst(lc);
+
+		if (n->rejected != rejected)
+			continue;
+		if (!first)
+			appendStringInfoString(&buf, ", ");
+		first = false;
+		escape_json(&buf, n->column);
+		appendStringInfo(&buf, ": {\"count\": %lld, \"policy\": ", (long long) n->count);
+		escape_json(&buf, n->policy);
+		if (n->changed_to)
+		{
+			appendStringInfoString(&buf, ", \"changed_to\": ");
+			escape_json(&buf, n->changed_to);
+		}
+		appendStringInfoString(&buf, ", \"first_key\": ");
+		if (n->first_key)
+			escape_json(&buf, n->first_key);
+		else
+			appendStringInfoString(&buf, "null");
+		appendStringInfo(&buf, ", \"first_row\": %lld, \"first_value\": ",
+						 (long long) n->first_row);
+		if (n->first_value)
+			escape_json(&buf, n->first_value);
+		else
+			appendStringInfoString(&buf, "null");
+		if (n->first_reason)
+		{
+			appendStringInfoString(&buf, ", \"reason\": ");
+			escape_json(&buf, n->first_reason);
+		}
+		appendStringInfoChar(&buf, '}');
+	}
+	appendStringInfoChar(&buf, '}');
+	return buf.data;
+}
+
+/*
  * record_run
  *		Insert the run into etl_stream.runs (SPI must be connected) and drop
  *		the table's runs older than etl_stream.history_days.  Returns its
@@ -157,6 +214,10 @@ record_run(SyncRun *run, Datum *row)
 	sql_arg(&a, INT8OID, Int64GetDatum(run->req->job_id), run->req->job_id == 0);
 	sql_arg(&a, INT8OID, Int64GetDatum(run->req->task_id), run->req->task_id == 0);
 	sql_arg_text(&a, run->statistics);
+	sql_arg(&a, INT8OID, Int64GetDatum(run->run_id), run->run_id == 0);
+	add_int8(&a, run->status == RUN_SUCCESS ? run->counts.rows_rejected : 0);
+	sql_arg_text(&a, notes_json(run, false));
+	sql_arg_text(&a, notes_json(run, true));
 	exec_sql("INSERT INTO etl_stream.runs"
 			 " (table_name, started_at, finished_at, status, strategy,"
 			 "  rows_pulled, rows_landed, rows_inserted, rows_updated,"
@@ -164,10 +225,13 @@ record_run(SyncRun *run, Datum *row)
 			 "  connect_s, pull_s, merge_s, finish_s, failed_phase, error,"
 			 "  load_path, sqlstate, message, detail, hint, error_column,"
 			 "  error_mysql_type, error_key, error_value, attempt, job_id,"
-			 "  task_id, statistics)"
+			 "  task_id, statistics, run_id, rows_rejected, values_changed,"
+			 "  values_rejected)"
 			 " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12,"
 			 "  $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24,"
-			 "  $25, $26, $27, $28, $29, $30, $31, $32)"
+			 "  $25, $26, $27, $28, $29, $30, $31, $32,"
+			 "  coalesce($33, nextval('etl_stream.runs_run_id_seq')), $34,"
+			 "  $35::jsonb, $36::jsonb)"
 			 " RETURNING *", &a);
 	run_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
 										 SPI_fnumber(SPI_tuptable->tupdesc, "run_id"),
@@ -203,6 +267,49 @@ warn_failed_run(SyncRun *run)
 					run->table_name,
 					run->status == RUN_TIMED_OUT ? "timed out" : "failed",
 					run_phase_doing(run->phase), error_text(run->error))));
+}
+
+/*
+ * A run that succeeded names, in one WARNING per column, the values a
+ * policy changed and the rows it left out: how many, and the first.  The
+ * run's status stays success; its record has the same in values_changed
+ * and values_rejected.
+ */
+void
+warn_value_notes(SyncRun *run)
+{
+	ListCell   *lc;
+
+	foreach(lc, run->counts.notes)
+	{
+		ValueNote  *n = lfirst(lc);
+		char	   *where = n->first_key ? psprintf("key %s", n->first_key)
+			: psprintf("row %lld", (long long) n->first_row);
+		const char *value = n->first_value ? n->first_value : "";
+
+		if (!n->rejected)
+			ereport(WARNING,
+					(errcode(ERRCODE_WARNING),
+					 errmsg_plural("%lld value of column \"%s\" of table \"%s\" was changed to %s by %s",
+								   "%lld values of column \"%s\" of table \"%s\" were changed to %s by %s",
+								   n->count, (long long) n->count, n->column,
+								   run->table_name, n->changed_to, n->policy),
+					 errdetail("The first was at %s: '%s'.", where, value)));
+		else
+			ereport(WARNING,
+					(errcode(ERRCODE_WARNING),
+					 errmsg_plural("%lld row of table \"%s\" was %s by %s: a value of column \"%s\" could not be converted",
+								   "%lld rows of table \"%s\" were %s by %s: a value of column \"%s\" could not be converted",
+								   n->count, (long long) n->count, run->table_name,
+								   strstr(n->policy, "skip") ? "left out" : "quarantined",
+								   n->policy, n->column),
+					 errdetail("The first was at %s: '%s': %s", where, value,
+							   n->first_reason),
+					 strstr(n->policy, "skip") ? 0 :
+					 errhint("They are in etl_stream.rejects (run %lld); etl_stream.retry_rejects(%s) fetches them again.",
+							 (long long) run->run_id,
+							 quote_literal_cstr(run->table_name))));
+	}
 }
 
 /* What a run does in a phase, for messages: "pulling" */

@@ -55,6 +55,8 @@ CREATE TABLE etl_stream.tables (
                     CHECK (retry_backoff > '0'),
     timeout         interval                        -- a run past it is stopped; NULL: none
                     CHECK (timeout > '0'),
+    on_bad_value    text NOT NULL DEFAULT 'error'   -- a row with a value that does not convert
+                    CHECK (on_bad_value IN ('error', 'skip', 'quarantine')),
     CHECK (watermark IS NOT NULL OR strategy <> 'merge'),
     CHECK ((watermark IS NULL) = (watermark_kind IS NULL)),
     CHECK (columns <> '{}' AND cardinality(columns) = cardinality(column_types)),
@@ -108,7 +110,10 @@ CREATE TABLE etl_stream.runs (
     attempt         integer NOT NULL DEFAULT 1,
     job_id          bigint,
     task_id         bigint,
-    statistics      text CHECK (statistics IN ('in_run', 'deferred'))  -- how the run ANALYZEd, if it did
+    statistics      text CHECK (statistics IN ('in_run', 'deferred')),  -- how the run ANALYZEd, if it did
+    rows_rejected   bigint NOT NULL DEFAULT 0,  -- left out by on_bad_value (skip, quarantine)
+    values_changed  jsonb,              -- per column: values invalid_dates changed (a success)
+    values_rejected jsonb               -- per column: rows left out for one of its values
 );
 CREATE INDEX runs_table_name_finished_at_idx ON etl_stream.runs (table_name, finished_at);
 CREATE INDEX runs_finished_at_idx ON etl_stream.runs (finished_at);

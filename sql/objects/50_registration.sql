@@ -82,6 +82,19 @@ BEGIN
 END
 $$;
 
+-- on_bad_value: what a run does with a row whose value does not convert
+CREATE OR REPLACE FUNCTION etl_stream._check_bad_value_policy(policy text) RETURNS text
+LANGUAGE plpgsql IMMUTABLE AS $$
+BEGIN
+    IF policy NOT IN ('error', 'skip', 'quarantine') THEN
+        RAISE EXCEPTION 'invalid on_bad_value "%"', policy
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Valid values are: error, skip, quarantine.';
+    END IF;
+    RETURN policy;
+END
+$$;
+
 CREATE OR REPLACE FUNCTION etl_stream.add_table(
     name text,
     server name,
@@ -98,7 +111,8 @@ CREATE OR REPLACE FUNCTION etl_stream.add_table(
     depends_on text[] DEFAULT NULL,
     retries integer DEFAULT 3,
     retry_backoff interval DEFAULT '30 s',
-    timeout interval DEFAULT NULL)
+    timeout interval DEFAULT NULL,
+    on_bad_value text DEFAULT 'error')
 RETURNS etl_stream.tables
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -201,6 +215,7 @@ BEGIN
     t.retries := coalesce(add_table.retries, 3);
     t.retry_backoff := coalesce(add_table.retry_backoff, interval '30 s');
     t.timeout := nullif(add_table.timeout, interval '0');
+    t.on_bad_value := etl_stream._check_bad_value_policy(coalesce(add_table.on_bad_value, 'error'));
     PERFORM etl_stream._check_retry_settings(t);
     INSERT INTO etl_stream.tables SELECT t.*;
     RETURN t;
@@ -216,7 +231,8 @@ CREATE OR REPLACE FUNCTION etl_stream.alter_table(
     depends_on text[] DEFAULT NULL,
     retries integer DEFAULT NULL,
     retry_backoff interval DEFAULT NULL,
-    timeout interval DEFAULT NULL)
+    timeout interval DEFAULT NULL,
+    on_bad_value text DEFAULT NULL)
 RETURNS etl_stream.tables
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -245,10 +261,14 @@ BEGIN
     IF timeout IS NOT NULL THEN
         t.timeout := nullif(timeout, interval '0');
     END IF;
+    IF on_bad_value IS NOT NULL THEN
+        t.on_bad_value := etl_stream._check_bad_value_policy(on_bad_value);
+    END IF;
     PERFORM etl_stream._check_retry_settings(t);
     UPDATE etl_stream.tables x SET strategy = t.strategy, lookback = t.lookback,
            enabled = t.enabled, high_watermark = t.high_watermark, depends_on = t.depends_on,
-           retries = t.retries, retry_backoff = t.retry_backoff, timeout = t.timeout
+           retries = t.retries, retry_backoff = t.retry_backoff, timeout = t.timeout,
+           on_bad_value = t.on_bad_value
      WHERE x.name = t.name;
     RETURN t;
 END

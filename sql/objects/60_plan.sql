@@ -117,3 +117,44 @@ BEGIN
     RETURN p;
 END
 $$;
+
+--
+-- The plan of retry_rejects: the rows of the table's rejects, fetched again
+-- by key (the value a reject keeps is only as shown), merged by key
+-- whatever the table's strategy (a delete_insert or full_refresh plan would
+-- replace rows the retry did not read).  No cutoff: the watermark stays.
+--
+CREATE OR REPLACE FUNCTION etl_stream._retry_plan(t etl_stream.tables)
+RETURNS etl_stream.plan
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    p etl_stream.plan;
+    by_key etl_stream.tables := t;
+    keys text;
+BEGIN
+    IF cardinality(t.key_columns) = 0 THEN
+        RAISE EXCEPTION 'etl_stream table "%" has no key to fetch its rejected rows by', t.name
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  HINT = 'Register the table with key_columns, or load such rows by hand.';
+    END IF;
+    by_key.strategy := 'merge';
+    p := etl_stream._plan(by_key, NULL, NULL);
+    SELECT string_agg(DISTINCT '(' || (SELECT string_agg(coalesce(etl_stream.mysql_literal(r.key ->> k), 'NULL'),
+                                                         ', ' ORDER BY o)
+                                         FROM unnest(t.key_columns) WITH ORDINALITY u(k, o)) || ')', ', ')
+      INTO keys
+      FROM etl_stream.rejects r
+     WHERE r.table_name = t.name AND r.key IS NOT NULL;
+    p.remote_sql := left(p.remote_sql, length(p.remote_sql) - length(p.remote_from));
+    p.remote_from := ' FROM ' || etl_stream._source_name(t) || ' WHERE '
+        || CASE WHEN keys IS NULL THEN 'FALSE'
+                ELSE format('(%s) IN (%s)',
+                            (SELECT string_agg(etl_stream.mysql_ident(k), ', ') FROM unnest(t.key_columns) k),
+                            keys) END;
+    p.remote_sql := p.remote_sql || p.remote_from;
+    p.cutoff := NULL;
+    p.upper_bound := NULL;
+    p.delete_sql := NULL;
+    RETURN p;
+END
+$$;

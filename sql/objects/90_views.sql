@@ -20,7 +20,11 @@ SELECT t.name,
        last.attempt AS last_attempt,
        retried.error AS retry_error,
        bad.finished_at AS last_failure,
-       bad.error AS last_error
+       bad.error AS last_error,
+       -- what the policies did in the last run: values changed, rows left out
+       (SELECT sum((v.value ->> 'count')::bigint) FROM jsonb_each(last.values_changed) v)
+           AS last_values_changed,
+       last.rows_rejected AS last_rows_rejected
   FROM etl_stream.tables t
   LEFT JOIN LATERAL (SELECT * FROM etl_stream.runs r WHERE r.table_name = t.name
                       ORDER BY r.finished_at DESC LIMIT 1) last ON true
@@ -35,7 +39,7 @@ SELECT t.name,
                       ORDER BY r.run_id DESC LIMIT 1) retried ON true;
 
 COMMENT ON VIEW etl_stream.status IS
-  'per registered table: watermark, how far behind, last success, last run and its attempt, the error retried, last error';
+  'per registered table: watermark, how far behind, last success, last run and its attempt, the error retried, last error, values changed and rows rejected in the last run';
 
 --
 -- progress: every run going on in this database, from the slots in shared

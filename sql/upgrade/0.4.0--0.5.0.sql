@@ -8,3 +8,17 @@ ALTER TABLE etl_stream.runs
     DROP CONSTRAINT runs_status_check,
     ADD CONSTRAINT runs_status_check
         CHECK (status IN ('success', 'failed', 'skipped', 'timed_out', 'cancelled'));
+
+-- == bad values: on_bad_value per table, rejects (13_catalog_rejects.sql), what policies did in each run
+ALTER TABLE etl_stream.tables
+    ADD COLUMN on_bad_value text NOT NULL DEFAULT 'error'
+        CHECK (on_bad_value IN ('error', 'skip', 'quarantine'));
+ALTER TABLE etl_stream.runs
+    ADD COLUMN rows_rejected bigint NOT NULL DEFAULT 0,
+    ADD COLUMN values_changed jsonb,
+    ADD COLUMN values_rejected jsonb;
+-- add_table and alter_table take on_bad_value: the 0.4.0 signatures go
+DROP FUNCTION etl_stream.add_table(text, name, text, text, anyelement, text, text[], text[], name, name,
+                                   text, boolean, text[], integer, interval, interval);
+DROP FUNCTION etl_stream.alter_table(text, anyelement, text, boolean, text, text[], integer, interval,
+                                     interval);
