@@ -1600,6 +1600,58 @@ choose_conversion(RowConverter *rc, ColumnConverter *col,
 	return false;
 }
 
+static void
+report_type_mismatch(RowConverter *rc, ColumnConverter *col, MYSQL_FIELD *field)
+{
+	int32		natural_typmod;
+	Oid			natural = mysql_natural_type(field, &natural_typmod);
+
+	ereport(ERROR,
+			(errcode(ERRCODE_DATATYPE_MISMATCH),
+			 errmsg("column \"%s\" of %s is of type %s but MySQL column \"%s\" is of type %s",
+					col->attname, rc->relname, col->type_name,
+					col->mysql_name, col->mysql_type),
+			 errhint("Declare the column as %s, the natural type for MySQL %s.",
+					 format_type_with_typemod(natural, natural_typmod),
+					 col->mysql_type)));
+}
+
+/*
+ * A binary field the query selected as bytes (CAST(c AS BINARY)) because
+ * its text is in a charset MySQL may not convert faithfully: it is text in
+ * that charset, converted here with PostgreSQL's conversion, where a
+ * character without an equivalent is an error, never a '?'.  True if the
+ * field is one.
+ */
+static bool
+receive_raw_text(ColumnConverter *col, MYSQL_FIELD *field,
+				 const ConvertOptions *opts)
+{
+	ListCell   *lc1,
+			   *lc2;
+
+	forboth(lc1, opts->raw_columns, lc2, opts->raw_charsets)
+	{
+		const char *charset = lfirst(lc2);
+		int			encoding;
+
+		if (pg_strcasecmp(lfirst(lc1), col->mysql_name) != 0)
+			continue;
+		encoding = mysql_charset_encoding(charset);
+		if (encoding < 0)
+			return false;
+		col->src.kind = SK_TEXT;
+		col->encoding = encoding;
+		col->mysql_type = psprintf("%s CHARACTER SET %s",
+								   field->type == MYSQL_TYPE_STRING ? "CHAR" :
+								   field->type == MYSQL_TYPE_VAR_STRING ||
+								   field->type == MYSQL_TYPE_VARCHAR ? "VARCHAR" : "TEXT",
+								   charset);
+		return true;
+	}
+	return false;
+}
+
 /*
  * build_row_converter
  *		Prepare the conversion of a MySQL result into rows of tupdesc.
@@ -1680,21 +1732,17 @@ build_row_converter(MYSQL_FIELD *fields, unsigned int nfields,
 		col->type_name = format_type_with_typemod(attr->atttypid, attr->atttypmod);
 		col->base_type_name = format_type_with_typemod(col->typid, col->typmod);
 		col->encoding = source_encoding;
+		if (col->src.kind == SK_BINARY && opts->raw_columns != NIL &&
+			receive_raw_text(col, field, opts))
+		{
+			/* text selected as bytes: converted from its own charset */
+			if (!choose_conversion(rc, col, col->encoding))
+				report_type_mismatch(rc, col, field);
+			continue;
+		}
 
 		if (!choose_conversion(rc, col, source_encoding))
-		{
-			int32		natural_typmod;
-			Oid			natural = mysql_natural_type(field, &natural_typmod);
-
-			ereport(ERROR,
-					(errcode(ERRCODE_DATATYPE_MISMATCH),
-					 errmsg("column \"%s\" of %s is of type %s but MySQL column \"%s\" is of type %s",
-							col->attname, rc->relname, col->type_name,
-							col->mysql_name, col->mysql_type),
-					 errhint("Declare the column as %s, the natural type for MySQL %s.",
-							 format_type_with_typemod(natural, natural_typmod),
-							 col->mysql_type)));
-		}
+			report_type_mismatch(rc, col, field);
 	}
 
 	return rc;

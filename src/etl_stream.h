@@ -166,6 +166,8 @@ typedef struct LandRequest
 	const char *label;			/* names the table in errors; NULL: its name */
 	LandCounts *counts;			/* updated as rows arrive; may be NULL */
 	ValueError *value_error;	/* filled in by a failed conversion; may be NULL */
+	List	   *raw_columns;	/* text selected as bytes (char *), */
+	List	   *raw_charsets;	/* ... and its MySQL charset (char *) */
 	BadValuePolicy on_bad_value;	/* not ERROR: value_error must be set */
 	RejectCallback on_reject;	/* quarantine: called for each row left out */
 	void	   *on_reject_arg;

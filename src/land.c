@@ -622,6 +622,8 @@ land_rows(const LandRequest *req)
 	copts.row_key = append_land_row_key;
 	copts.row_key_arg = &info;
 	copts.value_error = req->value_error;
+	copts.raw_columns = req->raw_columns;
+	copts.raw_charsets = req->raw_charsets;
 	ld.converter = build_row_converter(fields, ld.nfields,
 									   RelationGetDescr(ld.rel), &copts);
 

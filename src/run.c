@@ -75,6 +75,8 @@ typedef struct RunPlan
 	char	   *staging;
 	char	   *delete_sql;
 	char	   *merge_sql;
+	List	   *raw_columns;	/* text received as bytes, and its charset */
+	List	   *raw_charsets;
 } RunPlan;
 
 /* Everything a run works with, from the lock on */
@@ -180,6 +182,27 @@ result_row(int col, Oid *rowtype)
 
 	*rowtype = SPI_gettypeid(SPI_tuptable->tupdesc, col);
 	return datumCopy(result_datum(col, &isnull), false, -1);
+}
+
+/* A text[] column of the first row as a List of C strings (NIL if null) */
+static List *
+result_text_list(int col)
+{
+	bool		isnull;
+	Datum		d = result_datum(col, &isnull);
+	Datum	   *elems;
+	bool	   *nulls;
+	int			n;
+	List	   *result = NIL;
+
+	if (isnull)
+		return NIL;
+	deconstruct_array(DatumGetArrayTypeP(d), TEXTOID, -1, false, TYPALIGN_INT,
+					  &elems, &nulls, &n);
+	for (int i = 0; i < n; i++)
+		if (!nulls[i])
+			result = lappend(result, TextDatumGetCString(elems[i]));
+	return result;
 }
 
 static char *
@@ -415,12 +438,15 @@ make_plan(const RunState *rs, const char *into, RunPlan *plan)
 				 ? psprintf("etl_stream_tasks.t%lld", (long long) rs->req->task_id) : NULL);
 	sql_arg_text(&args, rs->req->range_on);
 	sql_arg(&args, BOOLOID, BoolGetDatum(rs->req->backfill), false);
+	/* raw charsets as (column, charset) rows */
+#define PLAN_COLUMNS \
+	"SELECT p, p.cutoff, p.remote_sql, p.target, p.staging, p.delete_sql, p.merge_sql," \
+	"       ARRAY(SELECT c FROM unnest(($1).columns, p.raw_charsets) u(c, cs) WHERE cs IS NOT NULL)," \
+	"       array_remove(p.raw_charsets, NULL)"
 	if (rs->req->retry_rejects)
-		exec_sql("SELECT p, p.cutoff, p.remote_sql, p.target, p.staging, p.delete_sql, p.merge_sql"
-				 "  FROM etl_stream._retry_plan($1) p", &args);
+		exec_sql(PLAN_COLUMNS "  FROM etl_stream._retry_plan($1) p", &args);
 	else
-		exec_sql("SELECT p, p.cutoff, p.remote_sql, p.target, p.staging, p.delete_sql, p.merge_sql"
-				 "  FROM etl_stream._plan($1, $2, $3, $4, $5, $6, $7) p", &args);
+		exec_sql(PLAN_COLUMNS "  FROM etl_stream._plan($1, $2, $3, $4, $5, $6, $7) p", &args);
 	plan->row = result_row(1, &plan->rowtype);
 	plan->cutoff = result_text(2);
 	plan->remote_sql = result_text(3);
@@ -428,6 +454,8 @@ make_plan(const RunState *rs, const char *into, RunPlan *plan)
 	plan->staging = result_text(5);
 	plan->delete_sql = result_text(6);
 	plan->merge_sql = result_text(7);
+	plan->raw_columns = result_text_list(8);
+	plan->raw_charsets = result_text_list(9);
 }
 
 /* ----------------------------------------------------------------
@@ -497,6 +525,8 @@ land_into(RunState *rs, const char *table, const char *remote_sql)
 	req.label = rs->reg.label;
 	req.counts = &rs->run->counts;
 	req.value_error = &rs->run->value_error;
+	req.raw_columns = rs->plan.raw_columns;
+	req.raw_charsets = rs->plan.raw_charsets;
 	req.on_bad_value = rs->reg.on_bad_value;
 	req.on_reject = keep_reject;
 	req.on_reject_arg = rs;

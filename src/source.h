@@ -113,6 +113,8 @@ typedef struct ConvertOptions
 	RowKeyCallback row_key;		/* may be NULL */
 	void	   *row_key_arg;
 	ValueError *value_error;	/* filled in before a value error; may be NULL */
+	List	   *raw_columns;	/* binary fields that are text in ... */
+	List	   *raw_charsets;	/* ... this MySQL charset (see _raw_charsets) */
 } ConvertOptions;
 
 typedef struct RowConverter RowConverter;

@@ -132,5 +132,6 @@ CREATE TYPE etl_stream.plan AS (
     delete_sql  text,       -- delete_insert: the target rows being replaced
     merge_sql   text,       -- staging -> target; returns (inserted, updated, batch)
     target      text,       -- the target, qualified and quoted
-    staging     text        -- the staging table, qualified and quoted
+    staging     text,       -- the staging table, qualified and quoted
+    raw_charsets text[]     -- per column: the charset it is received in as bytes, or NULL
 );

@@ -4,6 +4,45 @@
 --
 
 --
+-- The moved columns whose text MariaDB cannot be trusted to convert to the
+-- connection's charset: a character with no Unicode mapping (a gbk byte
+-- pair outside the table, say) would arrive as '?', silently.  Such a
+-- column is selected as bytes (CAST(c AS BINARY)) and converted by
+-- PostgreSQL from its own charset, where such a character is an error (or
+-- on_bad_value).  One element per column of t.columns: the MySQL charset,
+-- or NULL for a column received as the server sends it (numbers, dates,
+-- binary strings, and text in a Unicode charset or latin1, whose 256 bytes
+-- all map).  The charsets are those options.c's charset list receives.
+--
+CREATE OR REPLACE FUNCTION etl_stream._raw_charsets(t etl_stream.tables) RETURNS text[]
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    result text[];
+BEGIN
+    SELECT array_agg(m.charset ORDER BY o) INTO result
+      FROM unnest(t.columns) WITH ORDINALITY u(c, o)
+      LEFT JOIN etl_stream.query(t.server, format(
+             'SELECT COLUMN_NAME, CHARACTER_SET_NAME FROM information_schema.COLUMNS'
+             ' WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s'
+             '   AND DATA_TYPE IN (''char'', ''varchar'', ''tinytext'', ''text'', ''mediumtext'', ''longtext'')'
+             '   AND CHARACTER_SET_NAME IN (''ascii'', ''latin2'', ''latin5'', ''latin7'', ''cp1250'', ''cp1251'','
+             '       ''cp1256'', ''cp1257'', ''cp866'', ''greek'', ''hebrew'', ''koi8r'', ''koi8u'', ''euckr'','
+             '       ''ujis'', ''sjis'', ''gbk'', ''gb2312'', ''big5'')',
+             CASE WHEN t.source_schema IS NULL THEN 'DATABASE()' ELSE etl_stream.mysql_literal(t.source_schema) END,
+             etl_stream.mysql_literal(t.source_table))) AS m(name text, charset text)
+        ON lower(m.name) = lower(u.c);
+    RETURN CASE WHEN array_remove(result, NULL) = '{}' THEN NULL ELSE result END;
+END
+$$;
+
+-- A column in the remote SELECT: as bytes when it has a raw charset
+CREATE OR REPLACE FUNCTION etl_stream._remote_column(c text, raw_charset text) RETURNS text
+LANGUAGE sql IMMUTABLE AS $$
+  SELECT CASE WHEN raw_charset IS NULL THEN etl_stream.mysql_ident(c)
+              ELSE format('CAST(%s AS BINARY) AS %s', etl_stream.mysql_ident(c), etl_stream.mysql_ident(c)) END
+$$;
+
+--
 -- A range is on the watermark, or, for a backfill of a table without one,
 -- on its integer key (range_on).  into_table is the table merged into
 -- (full_refresh's fresh one), staging_table the batch's (a task's own);
@@ -41,10 +80,11 @@ BEGIN
     p.target := target;
     p.staging := staging;
 
-    SELECT string_agg(etl_stream.mysql_ident(c), ', '), string_agg(format('%I', c), ', '),
-           string_agg(format('s.%I', c), ', ')
+    p.raw_charsets := etl_stream._raw_charsets(t);
+    SELECT string_agg(etl_stream._remote_column(c, p.raw_charsets[o]), ', ' ORDER BY o),
+           string_agg(format('%I', c), ', ' ORDER BY o), string_agg(format('s.%I', c), ', ' ORDER BY o)
       INTO remote_cols, cols, src_cols
-      FROM unnest(t.columns) c;
+      FROM unnest(t.columns) WITH ORDINALITY u(c, o);
     SELECT string_agg(format('%I', k), ', ') INTO keys FROM unnest(t.key_columns) k;
     SELECT array_agg(c) INTO nonkey FROM unnest(t.columns) c WHERE c <> ALL (t.key_columns);
 

@@ -17,6 +17,8 @@ ALTER TABLE etl_stream.runs
     ADD COLUMN rows_rejected bigint NOT NULL DEFAULT 0,
     ADD COLUMN values_changed jsonb,
     ADD COLUMN values_rejected jsonb;
+-- text in a charset MariaDB would turn into '?' is received as bytes
+ALTER TYPE etl_stream.plan ADD ATTRIBUTE raw_charsets text[];
 -- add_table and alter_table take on_bad_value: the 0.4.0 signatures go
 DROP FUNCTION etl_stream.add_table(text, name, text, text, anyelement, text, text[], text[], name, name,
                                    text, boolean, text[], integer, interval, interval);

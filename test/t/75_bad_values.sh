@@ -42,6 +42,13 @@ SELECT seq, seq % 100, IF(seq % 500 = 17, '0000-00-00', '2024-01-02'),
        IF(seq = 2000, '2024-02-30 10:00:00', '2024-01-03 04:05:06'), '2024-06-01 00:00:00'
   FROM seq_1_to_2500;
 UPDATE bv_orders SET qty = 40000 WHERE order_id IN (5, 1500);
+-- gbk text: Chinese, and a byte pair (0xAAA1, user-defined area) with no
+-- Unicode mapping, which MariaDB sends as '?' to a utf8mb4 connection
+CREATE TABLE bv_gbk (id INT PRIMARY KEY, name VARCHAR(20) CHARACTER SET gbk,
+                     note TEXT CHARACTER SET gbk, updated_at INT NOT NULL);
+INSERT INTO bv_gbk VALUES (1, '中文测试', '你好，世界', 1),
+    (2, CONCAT('a', CAST(X'AAA1' AS CHAR CHARACTER SET gbk), 'b'), 'x', 2),
+    (3, '繁體與简体', NULL, 3);
 SQL
 create_test_db "$DB"
 db -q >/dev/null <<SQL
@@ -136,3 +143,26 @@ tap_is "$(q "SELECT high_watermark FROM etl_stream.tables WHERE name = 'bv_q'")"
 bad_policy=$(db -qc "SELECT etl_stream.alter_table('bv_q', on_bad_value => 'ignore')" 2>&1 || true)
 tap_ok "on_bad_value is checked at registration" grep -q 'invalid on_bad_value "ignore"' <<<"$bad_policy"
 tap_is "$(q "SELECT (etl_stream.alter_table('bv_q', on_bad_value => 'skip')).on_bad_value")" "skip" "alter_table changes on_bad_value"
+
+# --- gbk -------------------------------------------------------------------
+tap_is "$(mysql_etl -N etl_test -e "SELECT name FROM bv_gbk WHERE id = 2")" "a?b" \
+	"gbk: MariaDB itself sends the unmappable pair as '?'"
+db -q >/dev/null <<'SQL'
+SELECT etl_stream.add_table('bv_gbk', server => 'src', source_table => 'bv_gbk', watermark => 'updated_at');
+SELECT etl_stream.create_target('bv_gbk');
+SQL
+tap_is "$(q "SELECT status, error_key, error_column, error_mysql_type, error_value, sqlstate FROM etl_stream.sync('bv_gbk')" 2>/dev/null)" \
+	'failed|(id)=(2)|name|VARCHAR CHARACTER SET gbk|a\xaa\xa1b|22P05' \
+	"gbk: an unmappable character is an error naming key, column, charset and bytes"
+tap_is "$(q "SELECT message FROM etl_stream.runs WHERE table_name = 'bv_gbk'")" \
+	'character with byte sequence 0xaa 0xa1 in encoding "GBK" has no equivalent in encoding "UTF8"' \
+	"gbk: the error is PostgreSQL's conversion's"
+db -qc "SELECT etl_stream.alter_table('bv_gbk', on_bad_value => 'quarantine')" >/dev/null
+tap_is "$(q "SELECT status, rows_landed, rows_rejected FROM etl_stream.sync('bv_gbk')" 2>/dev/null)" "success|2|1" \
+	"gbk: with quarantine the other rows land"
+tap_is "$(q "SELECT string_agg(format('%s:%s:%s', id, name, note), ' ' ORDER BY id) FROM bv_gbk")" \
+	"1:中文测试:你好，世界 3:繁體與简体:" "gbk: Chinese text arrives exact"
+tap_is "$(q "SELECT key, column_name, value, sqlstate FROM etl_stream.rejects WHERE table_name = 'bv_gbk'")" \
+	'{"id": "2"}|name|a\xaa\xa1b|22P05' "gbk: the unmappable row is in rejects, its bytes hex-escaped"
+tap_ok "gbk: the column is selected as bytes" \
+	grep -q 'CAST(`name` AS BINARY) AS `name`' <<<"$(q "SELECT * FROM etl_stream.explain('bv_gbk')")"
