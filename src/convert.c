@@ -1836,3 +1836,28 @@ converter_value_notes(RowConverter *rc)
 	}
 	return notes;
 }
+
+/*
+ * warn_changed_values
+ *		One WARNING per column whose values the invalid_dates policy changed
+ *		(etl_stream.query(): a run reports them with its record instead).
+ */
+void
+warn_changed_values(RowConverter *rc)
+{
+	ListCell   *lc;
+
+	foreach(lc, converter_value_notes(rc))
+	{
+		ValueNote  *n = lfirst(lc);
+
+		ereport(WARNING,
+				(errcode(ERRCODE_WARNING),
+				 errmsg_plural("%lld value of column \"%s\" of %s was changed to %s by %s",
+							   "%lld values of column \"%s\" of %s were changed to %s by %s",
+							   n->count, (long long) n->count, n->column,
+							   rc->relname, n->changed_to, n->policy),
+				 errdetail("The first was at row %lld: '%s'.", (long long) n->first_row,
+						   n->first_value ? n->first_value : "")));
+	}
+}

@@ -84,6 +84,22 @@ typedef struct LandRowInfo
 PG_FUNCTION_INFO_V1(etl_stream_land);
 PG_FUNCTION_INFO_V1(etl_stream_land_refusal);
 
+/*
+ * A key value as text in the database encoding: as it is when it is, else
+ * its bytes as \xNN (a binary key, or one in a charset received as bytes).
+ */
+static void
+append_key_value(StringInfo buf, const char *s, unsigned long len)
+{
+	if (pg_verifymbstr(s, len, true) && memchr(s, '\0', len) == NULL)
+	{
+		appendBinaryStringInfo(buf, s, len);
+		return;
+	}
+	for (unsigned long j = 0; j < len; j++)
+		appendStringInfo(buf, "\\x%02x", (unsigned char) s[j]);
+}
+
 /* The row's key as "(a, b)=(1, 2)", for conversion errors (RowKeyCallback) */
 static bool
 append_land_row_key(StringInfo buf, void *arg)
@@ -105,8 +121,7 @@ append_land_row_key(StringInfo buf, void *arg)
 		if (info->row[k] == NULL)
 			appendStringInfoString(buf, "NULL");
 		else
-			appendBinaryStringInfo(buf, info->row[k],
-								   Min(info->lengths[k], 60));
+			append_key_value(buf, info->row[k], Min(info->lengths[k], 60));
 	}
 	appendStringInfoChar(buf, ')');
 	return true;
@@ -136,17 +151,13 @@ land_row_key_json(const LandRowInfo *info)
 		appendStringInfoString(&buf, ": ");
 		if (info->row[k] == NULL)
 			appendStringInfoString(&buf, "null");
-		else if (pg_verifymbstr(info->row[k], info->lengths[k], true) &&
-				 memchr(info->row[k], '\0', info->lengths[k]) == NULL)
-			escape_json(&buf, pnstrdup(info->row[k], info->lengths[k]));
 		else
 		{
-			StringInfoData hex;
+			StringInfoData value;
 
-			initStringInfo(&hex);
-			for (unsigned long j = 0; j < info->lengths[k]; j++)
-				appendStringInfo(&hex, "\\x%02x", (unsigned char) info->row[k][j]);
-			escape_json(&buf, hex.data);
+			initStringInfo(&value);
+			append_key_value(&value, info->row[k], info->lengths[k]);
+			escape_json(&buf, value.data);
 		}
 	}
 	appendStringInfoChar(&buf, '}');

@@ -421,10 +421,32 @@ lock_registration(RunState *rs)
 	return true;
 }
 
+/* The plan, and its raw charsets as (column, charset) lists */
+#define PLAN_COLUMNS \
+	"SELECT p, p.cutoff, p.remote_sql, p.target, p.staging, p.delete_sql, p.merge_sql," \
+	"       ARRAY(SELECT c FROM unnest(($1).columns, p.raw_charsets) u(c, cs) WHERE cs IS NOT NULL)," \
+	"       array_remove(p.raw_charsets, NULL)"
+
+/* The plan from SPI's first row of PLAN_COLUMNS */
+static void
+read_plan(RunPlan *plan)
+{
+	plan->row = result_row(1, &plan->rowtype);
+	plan->cutoff = result_text(2);
+	plan->remote_sql = result_text(3);
+	plan->target = result_text(4);
+	plan->staging = result_text(5);
+	plan->delete_sql = result_text(6);
+	plan->merge_sql = result_text(7);
+	plan->raw_columns = result_text_list(8);
+	plan->raw_charsets = result_text_list(9);
+}
+
 /*
  * The plan of the run; into: the table to merge into, NULL for the target.
  * A backfill's slice lands in a staging table of its own, named after its
- * task, and merges so that a newer row in the target stays.
+ * task, and merges so that a newer row in the target stays.  retry_rejects
+ * fetches its rejected rows by key.
  */
 static void
 make_plan(const RunState *rs, const char *into, RunPlan *plan)
@@ -438,24 +460,26 @@ make_plan(const RunState *rs, const char *into, RunPlan *plan)
 				 ? psprintf("etl_stream_tasks.t%lld", (long long) rs->req->task_id) : NULL);
 	sql_arg_text(&args, rs->req->range_on);
 	sql_arg(&args, BOOLOID, BoolGetDatum(rs->req->backfill), false);
-	/* raw charsets as (column, charset) rows */
-#define PLAN_COLUMNS \
-	"SELECT p, p.cutoff, p.remote_sql, p.target, p.staging, p.delete_sql, p.merge_sql," \
-	"       ARRAY(SELECT c FROM unnest(($1).columns, p.raw_charsets) u(c, cs) WHERE cs IS NOT NULL)," \
-	"       array_remove(p.raw_charsets, NULL)"
 	if (rs->req->retry_rejects)
 		exec_sql(PLAN_COLUMNS "  FROM etl_stream._retry_plan($1) p", &args);
 	else
 		exec_sql(PLAN_COLUMNS "  FROM etl_stream._plan($1, $2, $3, $4, $5, $6, $7) p", &args);
-	plan->row = result_row(1, &plan->rowtype);
-	plan->cutoff = result_text(2);
-	plan->remote_sql = result_text(3);
-	plan->target = result_text(4);
-	plan->staging = result_text(5);
-	plan->delete_sql = result_text(6);
-	plan->merge_sql = result_text(7);
-	plan->raw_columns = result_text_list(8);
-	plan->raw_charsets = result_text_list(9);
+	read_plan(plan);
+}
+
+/*
+ * Text columns in a charset MariaDB may not convert faithfully are
+ * selected as bytes and converted here (etl_stream._raw_plan): asked of
+ * MySQL once the run has connected.
+ */
+static void
+add_raw_charsets(const RunState *rs, RunPlan *plan)
+{
+	SqlArgs		args = reg_args(rs);
+
+	sql_arg(&args, plan->rowtype, plan->row, false);
+	exec_sql(PLAN_COLUMNS "  FROM etl_stream._raw_plan($1, $2) p", &args);
+	read_plan(plan);
 }
 
 /* ----------------------------------------------------------------
@@ -764,6 +788,7 @@ execute_step(RunState *rs)
 
 	begin_phase(run, RUN_PHASE_CONNECT);
 	ping_source(server);
+	add_raw_charsets(rs, &rs->plan);
 	progress_estimate(estimate_source_rows(server, rs->plan.remote_sql));
 	end_phase(run);
 

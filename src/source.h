@@ -125,5 +125,6 @@ extern RowConverter *build_row_converter(MYSQL_FIELD *fields, unsigned int nfiel
 extern void convert_row(RowConverter *rc, MYSQL_ROW row,
 						unsigned long *lengths, Datum *values, bool *nulls);
 extern List *converter_value_notes(RowConverter *rc);
+extern void warn_changed_values(RowConverter *rc);
 
 #endif							/* ETL_STREAM_SOURCE_H */

@@ -43,6 +43,26 @@ LANGUAGE sql IMMUTABLE AS $$
 $$;
 
 --
+-- The plan with the source's raw charsets: its remote query selects those
+-- columns as bytes.  Asked of MySQL when the run has connected (the plan
+-- itself is made before, without MySQL, so that a source that cannot be
+-- reached fails the run, recorded, rather than the call).
+--
+CREATE OR REPLACE FUNCTION etl_stream._raw_plan(t etl_stream.tables, p etl_stream.plan)
+RETURNS etl_stream.plan
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    p.raw_charsets := etl_stream._raw_charsets(t);
+    IF p.raw_charsets IS NOT NULL THEN
+        p.remote_sql := 'SELECT ' || (SELECT string_agg(etl_stream._remote_column(c, p.raw_charsets[o]), ', ' ORDER BY o)
+                                        FROM unnest(t.columns) WITH ORDINALITY u(c, o))
+                        || p.remote_from;
+    END IF;
+    RETURN p;
+END
+$$;
+
+--
 -- A range is on the watermark, or, for a backfill of a table without one,
 -- on its integer key (range_on).  into_table is the table merged into
 -- (full_refresh's fresh one), staging_table the batch's (a task's own);
@@ -80,11 +100,10 @@ BEGIN
     p.target := target;
     p.staging := staging;
 
-    p.raw_charsets := etl_stream._raw_charsets(t);
-    SELECT string_agg(etl_stream._remote_column(c, p.raw_charsets[o]), ', ' ORDER BY o),
-           string_agg(format('%I', c), ', ' ORDER BY o), string_agg(format('s.%I', c), ', ' ORDER BY o)
+    SELECT string_agg(etl_stream.mysql_ident(c), ', '), string_agg(format('%I', c), ', '),
+           string_agg(format('s.%I', c), ', ')
       INTO remote_cols, cols, src_cols
-      FROM unnest(t.columns) WITH ORDINALITY u(c, o);
+      FROM unnest(t.columns) c;
     SELECT string_agg(format('%I', k), ', ') INTO keys FROM unnest(t.key_columns) k;
     SELECT array_agg(c) INTO nonkey FROM unnest(t.columns) c WHERE c <> ALL (t.key_columns);
 

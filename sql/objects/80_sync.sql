@@ -101,7 +101,7 @@ RETURNS SETOF text
 LANGUAGE plpgsql AS $$
 DECLARE
     t etl_stream.tables := etl_stream._get(name);
-    p etl_stream.plan := etl_stream._plan(t, range_from, range_to);
+    p etl_stream.plan := etl_stream._raw_plan(t, etl_stream._plan(t, range_from, range_to));
     line text;
 BEGIN
     IF to_regclass(p.staging) IS NULL THEN
