@@ -1838,6 +1838,27 @@ converter_value_notes(RowConverter *rc)
 }
 
 /*
+ * warn_value_changed
+ *		The WARNING of one column's values the invalid_dates policy changed;
+ *		what: "table \"t\"" or "remote query on server \"s\"".
+ */
+void
+warn_value_changed(const ValueNote *n, const char *what)
+{
+	char	   *where = n->first_key ? psprintf("key %s", n->first_key)
+		: psprintf("row %lld", (long long) n->first_row);
+
+	ereport(WARNING,
+			(errcode(ERRCODE_WARNING),
+			 errmsg_plural("%lld value of column \"%s\" of %s was changed to %s by %s",
+						   "%lld values of column \"%s\" of %s were changed to %s by %s",
+						   n->count, (long long) n->count, n->column, what,
+						   n->changed_to, n->policy),
+			 errdetail("The first was at %s: '%s'.", where,
+					   n->first_value ? n->first_value : "")));
+}
+
+/*
  * warn_changed_values
  *		One WARNING per column whose values the invalid_dates policy changed
  *		(etl_stream.query(): a run reports them with its record instead).
@@ -1848,16 +1869,5 @@ warn_changed_values(RowConverter *rc)
 	ListCell   *lc;
 
 	foreach(lc, converter_value_notes(rc))
-	{
-		ValueNote  *n = lfirst(lc);
-
-		ereport(WARNING,
-				(errcode(ERRCODE_WARNING),
-				 errmsg_plural("%lld value of column \"%s\" of %s was changed to %s by %s",
-							   "%lld values of column \"%s\" of %s were changed to %s by %s",
-							   n->count, (long long) n->count, n->column,
-							   rc->relname, n->changed_to, n->policy),
-				 errdetail("The first was at row %lld: '%s'.", (long long) n->first_row,
-						   n->first_value ? n->first_value : "")));
-	}
+		warn_value_changed(lfirst(lc), rc->relname);
 }

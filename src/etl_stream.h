@@ -173,7 +173,8 @@ typedef struct LandRequest
 	void	   *on_reject_arg;
 } LandRequest;
 
-extern const char *bad_value_policy_name(BadValuePolicy policy);
+/* convert.c */
+extern void warn_value_changed(const ValueNote *n, const char *what);
 
 extern void land_rows(const LandRequest *req);
 

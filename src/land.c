@@ -650,22 +650,6 @@ land_rows(const LandRequest *req)
 	end_landing(&ld);
 }
 
-/* The name of a policy, as add_table takes it */
-const char *
-bad_value_policy_name(BadValuePolicy policy)
-{
-	switch (policy)
-	{
-		case BAD_VALUE_ERROR:
-			return "error";
-		case BAD_VALUE_SKIP:
-			return "skip";
-		case BAD_VALUE_QUARANTINE:
-			return "quarantine";
-	}
-	return "?";
-}
-
 /*
  * etl_stream.land(server name, sql text, target regclass,
  *                 key_columns text[] DEFAULT NULL, label text DEFAULT NULL,

@@ -288,13 +288,7 @@ warn_value_notes(SyncRun *run)
 		const char *value = n->first_value ? n->first_value : "";
 
 		if (!n->rejected)
-			ereport(WARNING,
-					(errcode(ERRCODE_WARNING),
-					 errmsg_plural("%lld value of column \"%s\" of table \"%s\" was changed to %s by %s",
-								   "%lld values of column \"%s\" of table \"%s\" were changed to %s by %s",
-								   n->count, (long long) n->count, n->column,
-								   run->table_name, n->changed_to, n->policy),
-					 errdetail("The first was at %s: '%s'.", where, value)));
+			warn_value_changed(n, psprintf("table \"%s\"", run->table_name));
 		else
 			ereport(WARNING,
 					(errcode(ERRCODE_WARNING),
