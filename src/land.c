@@ -129,8 +129,9 @@ append_land_row_key(StringInfo buf, void *arg)
 
 /*
  * The row's key as a JSON object of the key columns' values as MySQL sent
- * them, {"id": "42"}, or NULL without a key.  Bytes that are not text in
- * the database encoding are shown as \xNN.
+ * them, {"id": "42"}, or NULL without a key.  A value that is not text in
+ * the database encoding is {"hex": "aaa1"}: retry_rejects fetches the row
+ * by it as X'aaa1'.
  */
 static char *
 land_row_key_json(const LandRowInfo *info)
@@ -151,13 +152,15 @@ land_row_key_json(const LandRowInfo *info)
 		appendStringInfoString(&buf, ": ");
 		if (info->row[k] == NULL)
 			appendStringInfoString(&buf, "null");
+		else if (pg_verifymbstr(info->row[k], info->lengths[k], true) &&
+				 memchr(info->row[k], '\0', info->lengths[k]) == NULL)
+			escape_json(&buf, pnstrdup(info->row[k], info->lengths[k]));
 		else
 		{
-			StringInfoData value;
-
-			initStringInfo(&value);
-			append_key_value(&value, info->row[k], info->lengths[k]);
-			escape_json(&buf, value.data);
+			appendStringInfoString(&buf, "{\"hex\": \"");
+			for (unsigned long j = 0; j < info->lengths[k]; j++)
+				appendStringInfo(&buf, "%02x", (unsigned char) info->row[k][j]);
+			appendStringInfoString(&buf, "\"}");
 		}
 	}
 	appendStringInfoChar(&buf, '}');
@@ -574,7 +577,7 @@ fill_batch_guarded(Landing *ld)
 		}
 		PG_CATCH();
 		{
-			MemoryContextSwitchTo(oldcxt);
+			MemoryContextSwitchTo(ld->batchcxt);
 			error = CopyErrorData();
 			FlushErrorState();
 			RollbackAndReleaseCurrentSubTransaction();
@@ -588,8 +591,10 @@ fill_batch_guarded(Landing *ld)
 			ReThrowError(error);
 		/* the row failed before it was counted as buffered */
 		ExecClearTuple(ld->slots[ld->nbuffered]);
+		/* what a reject needs goes with the batch */
+		MemoryContextSwitchTo(ld->batchcxt);
 		reject_row(ld, error);
-		FreeErrorData(error);
+		MemoryContextSwitchTo(oldcxt);
 	}
 }
 

@@ -198,7 +198,12 @@ BEGIN
     END IF;
     by_key.strategy := 'merge';
     p := etl_stream._plan(by_key, NULL, NULL);
-    SELECT string_agg(DISTINCT '(' || (SELECT string_agg(coalesce(etl_stream.mysql_literal(r.key ->> k), 'NULL'),
+    -- a key value that was not text is {"hex": "..."}: X'...' on MySQL
+    SELECT string_agg(DISTINCT '(' || (SELECT string_agg(CASE jsonb_typeof(r.key -> k)
+                                                             WHEN 'object' THEN CASE WHEN r.key -> k ->> 'hex' ~ '^([0-9a-f]{2})+$'
+                                                                                     THEN format('X''%s''', r.key -> k ->> 'hex')
+                                                                                     ELSE 'NULL' END
+                                                             ELSE coalesce(etl_stream.mysql_literal(r.key ->> k), 'NULL') END,
                                                          ', ' ORDER BY o)
                                          FROM unnest(t.key_columns) WITH ORDINALITY u(k, o)) || ')', ', ')
       INTO keys

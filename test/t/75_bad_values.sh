@@ -26,7 +26,7 @@ cleanup() {
 	local -
 	set +e
 	pg_psql -qc "DROP DATABASE IF EXISTS $DB WITH (FORCE)" >/dev/null 2>&1
-	mysql_root etl_test -e "DROP TABLE IF EXISTS bv_orders, bv_gbk" >/dev/null 2>&1
+	mysql_root etl_test -e "DROP TABLE IF EXISTS bv_orders, bv_gbk, bv_gbk_key" >/dev/null 2>&1
 }
 trap cleanup EXIT
 cleanup
@@ -49,6 +49,9 @@ CREATE TABLE bv_gbk (id INT PRIMARY KEY, name VARCHAR(20) CHARACTER SET gbk,
 INSERT INTO bv_gbk VALUES (1, '中文测试', '你好，世界', 1),
     (2, CONCAT('a', CAST(X'AAA1' AS CHAR CHARACTER SET gbk), 'b'), 'x', 2),
     (3, '繁體與简体', NULL, 3);
+-- a gbk key: received as bytes, kept in rejects as hex, fetched again by it
+CREATE TABLE bv_gbk_key (code VARCHAR(10) CHARACTER SET gbk PRIMARY KEY, qty INT NOT NULL);
+INSERT INTO bv_gbk_key VALUES ('中', 40000), ('文', 1);
 SQL
 create_test_db "$DB"
 db -q >/dev/null <<SQL
@@ -166,3 +169,17 @@ tap_is "$(q "SELECT key, column_name, value, sqlstate FROM etl_stream.rejects WH
 	'{"id": "2"}|name|a\xaa\xa1b|22P05' "gbk: the unmappable row is in rejects, its bytes hex-escaped"
 tap_ok "gbk: the column is selected as bytes" \
 	grep -q 'CAST(`name` AS BINARY) AS `name`' <<<"$(q "SELECT * FROM etl_stream.explain('bv_gbk')")"
+db -q >/dev/null <<'SQL'
+CREATE TABLE bv_gbk_key (code varchar(10) PRIMARY KEY, qty smallint NOT NULL);
+SELECT etl_stream.add_table('bv_gbk_key', server => 'src', source_table => 'bv_gbk_key',
+                            strategy => 'full_refresh', on_bad_value => 'quarantine');
+SQL
+tap_is "$(q "SELECT status, rows_landed, rows_rejected FROM etl_stream.sync('bv_gbk_key')" 2>/dev/null)" "success|1|1" \
+	"gbk key: the good row lands, the bad one is rejected"
+tap_is "$(q "SELECT key, key_text FROM etl_stream.rejects WHERE table_name = 'bv_gbk_key'")" \
+	'{"code": {"hex": "d6d0"}}|(code)=(\xd6\xd0)' "gbk key: the key's bytes are kept as hex"
+db -qc "ALTER TABLE bv_gbk_key ALTER COLUMN qty TYPE integer"
+tap_is "$(q "SELECT status, rows_pulled, rows_landed FROM etl_stream.retry_rejects('bv_gbk_key')")" "success|1|1" \
+	"gbk key: retry_rejects fetches the row again by its bytes"
+tap_is "$(q "SELECT string_agg(code || '=' || qty, ',' ORDER BY qty) FROM bv_gbk_key")|$(q "SELECT count(*) FROM etl_stream.rejects WHERE table_name = 'bv_gbk_key'")" \
+	"文=1,中=40000|0" "gbk key: the row is in, its reject gone"
