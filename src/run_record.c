@@ -11,6 +11,11 @@
  * as shown, straight from convert.c's ValueError.  The error column keeps
  * it all as one text, as before.
  *
+ * A run that succeeded also records what the policies did, per column:
+ * the values invalid_dates changed (values_changed) and the rows
+ * on_bad_value left out (rows_rejected, values_rejected), and says so in
+ * one WARNING per column.
+ *
  * A run that is cancelled, or whose backend is terminated, cannot write its
  * record: the transaction that would hold it is rolled back.  progress.c
  * keeps what its slot knew in shared memory, and the next run in the
@@ -105,6 +110,17 @@ failed_value(const SyncRun *run)
 	return &run->value_error;
 }
 
+/* ', "name": "value"' (or null) */
+static void
+append_json_text(StringInfo buf, const char *name, const char *value)
+{
+	appendStringInfo(buf, ", \"%s\": ", name);
+	if (value)
+		escape_json(buf, value);
+	else
+		appendStringInfoString(buf, "null");
+}
+
 /*
  * The notes of a run as a JSON object, one member per column:
  * {"c": {"count": 3, "policy": "invalid_dates 'null'", "first_key": ...}}.
@@ -132,29 +148,15 @@ notes_json(const SyncRun *run, bool rejected)
 			appendStringInfoString(&buf, ", ");
 		first = false;
 		escape_json(&buf, n->column);
-		appendStringInfo(&buf, ": {\"count\": %lld, \"policy\": ", (long long) n->count);
-		escape_json(&buf, n->policy);
+		appendStringInfo(&buf, ": {\"count\": %lld", (long long) n->count);
+		append_json_text(&buf, "policy", n->policy);
 		if (n->changed_to)
-		{
-			appendStringInfoString(&buf, ", \"changed_to\": ");
-			escape_json(&buf, n->changed_to);
-		}
-		appendStringInfoString(&buf, ", \"first_key\": ");
-		if (n->first_key)
-			escape_json(&buf, n->first_key);
-		else
-			appendStringInfoString(&buf, "null");
-		appendStringInfo(&buf, ", \"first_row\": %lld, \"first_value\": ",
-						 (long long) n->first_row);
-		if (n->first_value)
-			escape_json(&buf, n->first_value);
-		else
-			appendStringInfoString(&buf, "null");
+			append_json_text(&buf, "changed_to", n->changed_to);
+		append_json_text(&buf, "first_key", n->first_key);
+		appendStringInfo(&buf, ", \"first_row\": %lld", (long long) n->first_row);
+		append_json_text(&buf, "first_value", n->first_value);
 		if (n->first_reason)
-		{
-			appendStringInfoString(&buf, ", \"reason\": ");
-			escape_json(&buf, n->first_reason);
-		}
+			append_json_text(&buf, "reason", n->first_reason);
 		appendStringInfoChar(&buf, '}');
 	}
 	appendStringInfoChar(&buf, '}');
