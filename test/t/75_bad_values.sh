@@ -12,12 +12,14 @@
 #   run and named in one WARNING per column with the first key; the status
 #   view shows the count; '-infinity' gives -infinity for date, timestamp
 #   and timestamptz targets;
+# - a CHECK on the target fails the run whatever on_bad_value says; the
+#   same rule as a domain is a bad value and is quarantined;
 # - retry_rejects before the target is widened keeps the rows rejected;
 #   after ALTER COLUMN TYPE it lands them, empties rejects and leaves the
 #   watermark;
 # - a gbk column: Chinese text arrives exact, a byte pair without a Unicode
 #   mapping is an error naming table, column and key (never a silent '?'),
-#   or a reject.
+#   or a reject; a gbk key is kept as its bytes and retried by them.
 set -euo pipefail
 . "$(dirname "$0")/../lib.sh"
 
@@ -73,6 +75,15 @@ SELECT etl_stream.add_table('bv_e', server => 'src', source_table => 'bv_orders'
                             watermark => 'updated_at');
 SELECT etl_stream.add_table('bv_inf', server => 'src_inf', source_table => 'bv_orders',
                             watermark => 'updated_at');
+-- a rule on the table (CHECK) is not a bad value; the same rule as a domain is
+CREATE TABLE bv_chk (order_id integer PRIMARY KEY, qty integer NOT NULL CHECK (qty < 99),
+                     shipped_at date, paid_at timestamp, updated_at timestamp NOT NULL);
+CREATE DOMAIN below_99 AS integer CHECK (VALUE < 99);
+CREATE TABLE bv_dom (order_id integer PRIMARY KEY, qty below_99 NOT NULL,
+                     shipped_at date, paid_at timestamp, updated_at timestamp NOT NULL);
+SELECT etl_stream.add_table(n, server => 'src', source_table => 'bv_orders',
+                            watermark => 'updated_at', on_bad_value => 'quarantine')
+  FROM unnest(ARRAY['bv_chk', 'bv_dom']) n;
 SQL
 
 # --- quarantine ---------------------------------------------------------
@@ -118,6 +129,16 @@ tap_is "$(q "SELECT status, rows_rejected, error_key, error_value, sqlstate FROM
 	"failed|0|(order_id)=(5)|40000|22003" "error: the run fails at the first bad value, named as before"
 tap_is "$(q "SELECT (SELECT count(*) FROM bv_e), (SELECT count(*) FROM etl_stream.rejects WHERE table_name = 'bv_e')")" \
 	"0|0" "error: nothing landed, nothing in rejects"
+
+# --- what is not a bad value: the table's constraints ----------------------
+tap_is "$(q "SELECT status, sqlstate, rows_rejected FROM etl_stream.sync('bv_chk')" 2>/dev/null)" "failed|23514|0" \
+	"a CHECK on the table fails the run even with quarantine"
+tap_is "$(q "SELECT (SELECT count(*) FROM bv_chk), (SELECT count(*) FROM etl_stream.rejects WHERE table_name = 'bv_chk')")" \
+	"0|0" "and the rejects it had made before are rolled back with it"
+tap_is "$(q "SELECT status, rows_landed, rows_rejected FROM etl_stream.sync('bv_dom')" 2>/dev/null)" "success|2473|27" \
+	"the same rule as a domain is a bad value: the 27 rows with qty 99 or 40000 quarantined"
+tap_is "$(q "SELECT sqlstate, count(*) FROM etl_stream.rejects WHERE table_name = 'bv_dom' GROUP BY 1 ORDER BY 1")" \
+	"23514|27" "the domain's rejects have its SQLSTATE"
 
 # --- invalid_dates '-infinity' --------------------------------------------
 db -Atc "SELECT status, rows_landed FROM etl_stream.sync('bv_inf')" >"$ETL_WORK/bv_inf.out" 2>"$ETL_WORK/bv_inf.err"
