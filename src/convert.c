@@ -119,8 +119,10 @@ struct RowConverter
 	char	   *scratch;
 	Size		scratch_size;
 
-	/* the row's columns whose value the policy changed, counted when the
-	 * whole row has converted */
+	/*
+	 * the row's columns whose value the policy changed, counted when the
+	 * whole row has converted
+	 */
 	int			npending;
 	int		   *pending;
 	bool		replaced;		/* invalid_date() gave the value: no more to do */

@@ -20,7 +20,8 @@ ALTER TABLE etl_stream.runs
 -- text in a charset MariaDB would turn into '?' is received as bytes
 ALTER TYPE etl_stream.plan ADD ATTRIBUTE raw_charsets text[];
 -- add_table and alter_table take on_bad_value: the 0.4.0 signatures go
-DROP FUNCTION etl_stream.add_table(text, name, text, text, anyelement, text, text[], text[], name, name,
-                                   text, boolean, text[], integer, interval, interval);
-DROP FUNCTION etl_stream.alter_table(text, anyelement, text, boolean, text, text[], integer, interval,
-                                     interval);
+-- (IF EXISTS: the schema part drops them too)
+DROP FUNCTION IF EXISTS etl_stream.add_table(text, name, text, text, anyelement, text, text[], text[], name, name,
+                                             text, boolean, text[], integer, interval, interval);
+DROP FUNCTION IF EXISTS etl_stream.alter_table(text, anyelement, text, boolean, text, text[], integer, interval,
+                                               interval);
