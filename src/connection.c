@@ -87,6 +87,7 @@ struct SourceConnection
 	ConnCacheKey key;			/* hash key: (server, user) */
 	MYSQL	   *mysql;			/* NULL if not connected */
 	int			state;			/* CONN_IDLE, CONN_BUSY or CONN_BROKEN */
+	SubTransactionId busy_subid;	/* the subtransaction it became busy in */
 	MYSQL_RES  *res;			/* the open result stream, if any */
 	char		server_name[NAMEDATALEN];
 	char	   *endpoint;		/* "host:port" or socket path, for messages */
@@ -117,7 +118,7 @@ static int	wait_for_source(SourceConnection *conn, int status,
 static int	source_sqlstate(unsigned int code, bool connecting);
 static void report_source_error(SourceConnection *conn, const char *doing)
 			pg_attribute_noreturn();
-static void end_unfinished_connections(void);
+static void end_unfinished_connections(SubTransactionId since);
 static void xact_callback(XactEvent event, void *arg);
 static void subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 							 SubTransactionId parentSubid, void *arg);
@@ -790,6 +791,7 @@ send_statement(SourceConnection *conn, const char *sql)
 
 	Assert(conn->state == CONN_IDLE && conn->mysql != NULL);
 	conn->state = CONN_BUSY;
+	conn->busy_subid = GetCurrentSubTransactionId();
 	conn->io_timed_out = false;
 
 	status = mysql_real_query_start(&ret, conn->mysql, sql, strlen(sql));
@@ -884,6 +886,7 @@ source_ping(SourceConnection *conn)
 	int			status;
 
 	conn->state = CONN_BUSY;
+	conn->busy_subid = GetCurrentSubTransactionId();
 	INSTR_TIME_SET_CURRENT(start);
 	status = mysql_ping_start(&ret, conn->mysql);
 	while (status != 0)
@@ -1072,9 +1075,14 @@ kill_remote_query(SourceConnection *conn)
  * statement of ours may go on running on MySQL and no connection in an
  * unknown state may stay in the cache; at commit, a stream still open was
  * abandoned by its caller and cannot be finished later.
+ *
+ * since: a subtransaction's abort ends only the streams it (or one inside
+ * it) began, and the broken connections; a stream of the parent goes on
+ * (a landing rolls back the conversion of a bad row and reads on).
+ * InvalidSubTransactionId: all.
  */
 static void
-end_unfinished_connections(void)
+end_unfinished_connections(SubTransactionId since)
 {
 	HASH_SEQ_STATUS scan;
 	SourceConnection *conn;
@@ -1085,6 +1093,9 @@ end_unfinished_connections(void)
 	while ((conn = hash_seq_search(&scan)) != NULL)
 	{
 		if (conn->mysql == NULL || conn->state == CONN_IDLE)
+			continue;
+		if (conn->state == CONN_BUSY && since != InvalidSubTransactionId &&
+			conn->busy_subid < since)
 			continue;
 		if (conn->state == CONN_BUSY)
 			kill_remote_query(conn);
@@ -1099,11 +1110,11 @@ xact_callback(XactEvent event, void *arg)
 	{
 		case XACT_EVENT_ABORT:
 		case XACT_EVENT_PARALLEL_ABORT:
-			end_unfinished_connections();
+			end_unfinished_connections(InvalidSubTransactionId);
 			break;
 		case XACT_EVENT_PRE_COMMIT:
 		case XACT_EVENT_PRE_PREPARE:
-			end_unfinished_connections();
+			end_unfinished_connections(InvalidSubTransactionId);
 			break;
 		default:
 			break;
@@ -1114,9 +1125,8 @@ static void
 subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 				 SubTransactionId parentSubid, void *arg)
 {
-	/* a stream is only busy inside one call, so any busy one is ours */
 	if (event == SUBXACT_EVENT_ABORT_SUB)
-		end_unfinished_connections();
+		end_unfinished_connections(mySubid);
 }
 
 /*

@@ -12,10 +12,12 @@
  *
  * A value that cannot be represented is an error naming the table or
  * query, the column, the row and the value; never a silently different
- * value.  The only exception is the invalid_dates = 'null' policy, which
- * the user asks for, and which never makes a NULL in a column that is NOT
- * NULL in the target (the caller names those the landing table does not
- * declare, such as staging's).  The mapping is documented in
+ * value.  The only exception is the invalid_dates policy ('null' or
+ * '-infinity'), which the user asks for: the values it changes are counted
+ * per column, with the first of them, for the run to report
+ * (converter_value_notes), and 'null' never makes a NULL in a column that
+ * is NOT NULL in the target (the caller names those the landing table does
+ * not declare, such as staging's).  The mapping is documented in
  * docs/type-mapping.md.
  *
  * IDENTIFICATION
@@ -81,6 +83,12 @@ struct ColumnConverter
 	/* datetime targets: typmod to round to, -1 if none needed */
 	int32		round_typmod;
 
+	/* values the invalid_dates policy changed, in rows converted */
+	int64		changed;
+	char	   *first_key;		/* the first of them */
+	int64		first_row;
+	char	   *first_value;
+
 	/* input-function targets */
 	FmgrInfo	input_fn;
 	Oid			typioparam;
@@ -113,6 +121,14 @@ struct RowConverter
 	/* scratch space for NUL-terminated copies handed to input functions */
 	char	   *scratch;
 	Size		scratch_size;
+
+	/*
+	 * the row's columns whose value the policy changed, counted when the
+	 * whole row has converted
+	 */
+	int			npending;
+	int		   *pending;
+	bool		replaced;		/* invalid_date() gave the value: no more to do */
 
 	/* for the error context callback, set once per row */
 	MYSQL_ROW	cur_row;
@@ -358,7 +374,7 @@ report_value_error_ext(RowConverter *rc, ColumnConverter *col,
 					 errmsg("invalid date for column \"%s\"", col->attname),
 					 errdetail("%s, has value \"%s\" which is not a valid date.",
 							   facts.data, value),
-					 errhint("Set the server option invalid_dates to 'null' to receive such values as NULL.")));
+					 errhint("Set the server option invalid_dates to 'null' or '-infinity' to receive such values as NULL or -infinity.")));
 			break;
 		case VP_TIME_OUT_OF_RANGE:
 			ereport(ERROR,
@@ -1087,17 +1103,52 @@ conv_bit_numeric(RowConverter *rc, ColumnConverter *col, const char *s,
 							   ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1));
 }
 
-/* An invalid date: NULL or an error, as the user chose */
+/*
+ * A value the policy changed: counted once the row has converted, the first
+ * one's key and value kept (the row may still fail on another column).
+ */
+static void
+note_changed(RowConverter *rc, ColumnConverter *col, const char *s,
+			 unsigned long len)
+{
+	rc->pending[rc->npending++] = col - rc->cols;
+	if (col->changed == 0)
+	{
+		ValueError	ve;
+		MemoryContext oldcxt = MemoryContextSwitchTo(rc->cxt);
+
+		describe_value(rc, col, s, len, column_shows_multibyte(rc, col), &ve);
+		col->first_key = ve.key;
+		col->first_row = ve.row;
+		col->first_value = ve.value;
+		MemoryContextSwitchTo(oldcxt);
+	}
+}
+
+/*
+ * An invalid date: NULL, '-infinity' (of the column's type: the callers
+ * see rc->replaced and add nothing) or an error, as the user chose.
+ */
 static Datum
 invalid_date(RowConverter *rc, ColumnConverter *col, const char *s,
 			 unsigned long len, ParseResult r, bool *isnull)
 {
-	if (r == PARSE_INVALID && rc->invalid_dates == INVALID_DATES_NULL)
+	if (r == PARSE_INVALID && rc->invalid_dates != INVALID_DATES_ERROR)
 	{
-		if (col->not_null)
+		/* never a NULL in a row the source could not hold */
+		if (rc->invalid_dates == INVALID_DATES_NULL && col->not_null)
 			report_value_error(rc, col, s, len, VP_NULL_BY_POLICY);
-		*isnull = true;
-		return (Datum) 0;
+		note_changed(rc, col, s, len);
+		rc->replaced = true;
+		if (rc->invalid_dates == INVALID_DATES_NULL)
+		{
+			*isnull = true;
+			return (Datum) 0;
+		}
+		if (col->typid == DATEOID)
+			return DateADTGetDatum(DATEVAL_NOBEGIN);
+		/* timestamp and timestamptz: choose_conversion allows no other */
+		return TimestampGetDatum(DT_NOBEGIN);
 	}
 	report_value_error(rc, col, s, len,
 					   r == PARSE_INVALID ? VP_INVALID_DATE : VP_BAD_FORMAT);
@@ -1122,9 +1173,11 @@ static Datum
 conv_date_timestamp(RowConverter *rc, ColumnConverter *col, const char *s,
 					unsigned long len, bool *isnull)
 {
-	Datum		d = conv_date_date(rc, col, s, len, isnull);
+	Datum		d;
 
-	if (*isnull)
+	rc->replaced = false;
+	d = conv_date_date(rc, col, s, len, isnull);
+	if (rc->replaced)
 		return d;
 	return TimestampGetDatum((Timestamp) DatumGetDateADT(d) * USECS_PER_DAY);
 }
@@ -1134,9 +1187,11 @@ static Datum
 conv_date_timestamptz(RowConverter *rc, ColumnConverter *col, const char *s,
 					  unsigned long len, bool *isnull)
 {
-	Datum		d = conv_date_date(rc, col, s, len, isnull);
+	Datum		d;
 
-	if (*isnull)
+	rc->replaced = false;
+	d = conv_date_date(rc, col, s, len, isnull);
+	if (rc->replaced)
 		return d;
 	return TimestampTzGetDatum(date2timestamptz_opt_overflow(DatumGetDateADT(d),
 															 NULL));
@@ -1162,9 +1217,11 @@ static Datum
 conv_datetime_timestamptz(RowConverter *rc, ColumnConverter *col,
 						  const char *s, unsigned long len, bool *isnull)
 {
-	Datum		d = conv_datetime_same(rc, col, s, len, isnull);
+	Datum		d;
 
-	if (*isnull)
+	rc->replaced = false;
+	d = conv_datetime_same(rc, col, s, len, isnull);
+	if (rc->replaced)
 		return d;
 	return TimestampTzGetDatum(timestamp2timestamptz_opt_overflow(DatumGetTimestamp(d),
 																  NULL));
@@ -1175,13 +1232,15 @@ static Datum
 conv_timestamp_timestamp(RowConverter *rc, ColumnConverter *col,
 						 const char *s, unsigned long len, bool *isnull)
 {
-	Datum		d = conv_datetime_same(rc, col, s, len, isnull);
+	Datum		d;
 	struct pg_tm tm;
 	fsec_t		fsec;
 	int			tz;
 	Timestamp	result;
 
-	if (*isnull)
+	rc->replaced = false;
+	d = conv_datetime_same(rc, col, s, len, isnull);
+	if (rc->replaced)
 		return d;
 	if (timestamp2tm(DatumGetTimestampTz(d), &tz, &tm, &fsec, NULL, NULL) != 0 ||
 		tm2timestamp(&tm, fsec, NULL, &result) != 0)
@@ -1563,6 +1622,58 @@ choose_conversion(RowConverter *rc, ColumnConverter *col,
 	return false;
 }
 
+static void
+report_type_mismatch(RowConverter *rc, ColumnConverter *col, MYSQL_FIELD *field)
+{
+	int32		natural_typmod;
+	Oid			natural = mysql_natural_type(field, &natural_typmod);
+
+	ereport(ERROR,
+			(errcode(ERRCODE_DATATYPE_MISMATCH),
+			 errmsg("column \"%s\" of %s is of type %s but MySQL column \"%s\" is of type %s",
+					col->attname, rc->relname, col->type_name,
+					col->mysql_name, col->mysql_type),
+			 errhint("Declare the column as %s, the natural type for MySQL %s.",
+					 format_type_with_typemod(natural, natural_typmod),
+					 col->mysql_type)));
+}
+
+/*
+ * A binary field the query selected as bytes (CAST(c AS BINARY)) because
+ * its text is in a charset MySQL may not convert faithfully: it is text in
+ * that charset, converted here with PostgreSQL's conversion, where a
+ * character without an equivalent is an error, never a '?'.  True if the
+ * field is one.
+ */
+static bool
+receive_raw_text(ColumnConverter *col, MYSQL_FIELD *field,
+				 const ConvertOptions *opts)
+{
+	ListCell   *lc1,
+			   *lc2;
+
+	forboth(lc1, opts->raw_columns, lc2, opts->raw_charsets)
+	{
+		const char *charset = lfirst(lc2);
+		int			encoding;
+
+		if (pg_strcasecmp(lfirst(lc1), col->mysql_name) != 0)
+			continue;
+		encoding = mysql_charset_encoding(charset);
+		if (encoding < 0)
+			return false;
+		col->src.kind = SK_TEXT;
+		col->encoding = encoding;
+		col->mysql_type = psprintf("%s CHARACTER SET %s",
+								   field->type == MYSQL_TYPE_STRING ? "CHAR" :
+								   field->type == MYSQL_TYPE_VAR_STRING ||
+								   field->type == MYSQL_TYPE_VARCHAR ? "VARCHAR" : "TEXT",
+								   charset);
+		return true;
+	}
+	return false;
+}
+
 /*
  * build_row_converter
  *		Prepare the conversion of a MySQL result into rows of tupdesc.
@@ -1597,6 +1708,7 @@ build_row_converter(MYSQL_FIELD *fields, unsigned int nfields,
 
 	rc->ncols = nfields;
 	rc->cols = palloc0(Max(nfields, 1) * sizeof(ColumnConverter));
+	rc->pending = palloc(Max(nfields, 1) * sizeof(int));
 	rc->dropped = palloc(Max(tupdesc->natts - nlive, 1) * sizeof(int));
 	rc->invalid_dates = opts->invalid_dates;
 	rc->rownum = opts->rownum;
@@ -1649,21 +1761,17 @@ build_row_converter(MYSQL_FIELD *fields, unsigned int nfields,
 			if (strcmp((char *) lfirst(lc), col->attname) == 0)
 				col->not_null = true;
 		}
+		if (col->src.kind == SK_BINARY && opts->raw_columns != NIL &&
+			receive_raw_text(col, field, opts))
+		{
+			/* text selected as bytes: converted from its own charset */
+			if (!choose_conversion(rc, col, col->encoding))
+				report_type_mismatch(rc, col, field);
+			continue;
+		}
 
 		if (!choose_conversion(rc, col, source_encoding))
-		{
-			int32		natural_typmod;
-			Oid			natural = mysql_natural_type(field, &natural_typmod);
-
-			ereport(ERROR,
-					(errcode(ERRCODE_DATATYPE_MISMATCH),
-					 errmsg("column \"%s\" of %s is of type %s but MySQL column \"%s\" is of type %s",
-							col->attname, rc->relname, col->type_name,
-							col->mysql_name, col->mysql_type),
-					 errhint("Declare the column as %s, the natural type for MySQL %s.",
-							 format_type_with_typemod(natural, natural_typmod),
-							 col->mysql_type)));
-		}
+			report_type_mismatch(rc, col, field);
 	}
 
 	return rc;
@@ -1685,6 +1793,7 @@ convert_row(RowConverter *rc, MYSQL_ROW row, unsigned long *lengths,
 	rc->cur_row = row;
 	rc->cur_lengths = lengths;
 	rc->reporting = false;
+	rc->npending = 0;
 	errcallback.callback = convert_error_callback;
 	errcallback.arg = rc;
 	errcallback.previous = error_context_stack;
@@ -1718,4 +1827,76 @@ convert_row(RowConverter *rc, MYSQL_ROW row, unsigned long *lengths,
 
 	rc->cur = -1;
 	error_context_stack = errcallback.previous;
+
+	/* the whole row converted: what the policy changed in it counts */
+	for (int i = 0; i < rc->npending; i++)
+		rc->cols[rc->pending[i]].changed++;
+}
+
+/*
+ * converter_value_notes
+ *		The values the invalid_dates policy changed in the rows converted so
+ *		far, per column (a List of ValueNote in CurrentMemoryContext; NIL
+ *		when none).
+ */
+List *
+converter_value_notes(RowConverter *rc)
+{
+	List	   *notes = NIL;
+
+	for (int i = 0; i < rc->ncols; i++)
+	{
+		ColumnConverter *col = &rc->cols[i];
+		ValueNote  *note;
+
+		if (col->changed == 0)
+			continue;
+		note = palloc0(sizeof(ValueNote));
+		note->column = pstrdup(col->attname);
+		note->policy = rc->invalid_dates == INVALID_DATES_NULL ?
+			"invalid_dates 'null'" : "invalid_dates '-infinity'";
+		note->changed_to = rc->invalid_dates == INVALID_DATES_NULL ?
+			"NULL" : "-infinity";
+		note->count = col->changed;
+		note->first_key = col->first_key ? pstrdup(col->first_key) : NULL;
+		note->first_row = col->first_row;
+		note->first_value = col->first_value ? pstrdup(col->first_value) : NULL;
+		notes = lappend(notes, note);
+	}
+	return notes;
+}
+
+/*
+ * warn_value_changed
+ *		The WARNING of one column's values the invalid_dates policy changed;
+ *		what: "table \"t\"" or "remote query on server \"s\"".
+ */
+void
+warn_value_changed(const ValueNote *n, const char *what)
+{
+	char	   *where = n->first_key ? psprintf("key %s", n->first_key)
+		: psprintf("row %lld", (long long) n->first_row);
+
+	ereport(WARNING,
+			(errcode(ERRCODE_WARNING),
+			 errmsg_plural("%lld value of column \"%s\" of %s was changed to %s by %s",
+						   "%lld values of column \"%s\" of %s were changed to %s by %s",
+						   n->count, (long long) n->count, n->column, what,
+						   n->changed_to, n->policy),
+			 errdetail("The first was at %s: '%s'.", where,
+					   n->first_value ? n->first_value : "")));
+}
+
+/*
+ * warn_changed_values
+ *		One WARNING per column whose values the invalid_dates policy changed
+ *		(etl_stream.query(): a run reports them with its record instead).
+ */
+void
+warn_changed_values(RowConverter *rc)
+{
+	ListCell   *lc;
+
+	foreach(lc, converter_value_notes(rc))
+		warn_value_changed(lfirst(lc), rc->relname);
 }

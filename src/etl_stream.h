@@ -37,8 +37,17 @@
 typedef enum InvalidDatePolicy
 {
 	INVALID_DATES_NULL,			/* '0000-00-00', '2024-02-30' -> NULL */
-	INVALID_DATES_ERROR			/* ... -> ERROR naming column and value */
+	INVALID_DATES_ERROR,		/* ... -> ERROR naming column and value */
+	INVALID_DATES_NEG_INFINITY	/* ... -> '-infinity' */
 } InvalidDatePolicy;
+
+/* What a run does with a row holding a value that cannot be converted */
+typedef enum BadValuePolicy
+{
+	BAD_VALUE_ERROR,			/* the run fails (the default) */
+	BAD_VALUE_SKIP,				/* the row is left out, counted and named */
+	BAD_VALUE_QUARANTINE		/* ... and kept in etl_stream.rejects */
+} BadValuePolicy;
 
 typedef enum SslMode
 {
@@ -96,13 +105,41 @@ typedef struct ValueError
 	MemoryContext cxt;			/* where the strings go */
 } ValueError;
 
+/*
+ * Values of one column a policy changed (invalid_dates), or rows left out
+ * for a value of the column that did not convert (on_bad_value): how many,
+ * and the first of them.
+ */
+typedef struct ValueNote
+{
+	char	   *column;
+	bool		rejected;		/* rows left out, else values changed */
+	const char *policy;			/* "invalid_dates 'null'", "on_bad_value 'skip'" */
+	const char *changed_to;		/* "NULL", "-infinity"; NULL if rejected */
+	int64		count;
+	char	   *first_key;		/* "(id)=(42)", NULL without a key */
+	int64		first_row;		/* its number in the result */
+	char	   *first_value;	/* as shown */
+	char	   *first_reason;	/* rejected: the error's message */
+} ValueNote;
+
 /* What a landing has done so far; updated as rows arrive */
 typedef struct LandCounts
 {
 	int64		rows_pulled;	/* read from MySQL */
 	int64		rows_landed;	/* written to the table */
 	int64		bytes_pulled;	/* of values, as they came over the wire */
+	int64		rows_rejected;	/* left out by on_bad_value */
+	List	   *notes;			/* of ValueNote, once the landing is done */
 } LandCounts;
+
+/*
+ * A row left out by on_bad_value 'quarantine', for the caller to keep: the
+ * value's facts, the error, and the row's key as a JSON object of the key
+ * columns' values as MySQL sent them (NULL without a key).
+ */
+typedef void (*RejectCallback) (const ValueError *ve, const ErrorData *error,
+								const char *key_json, void *arg);
 
 /* etl_stream.c: the settings */
 extern int	etl_stream_history_days;
@@ -133,7 +170,15 @@ typedef struct LandRequest
 	List	   *not_null_columns;	/* names a policy must not make NULL,
 									 * besides the table's NOT NULL ones
 									 * (the target's, for staging) */
+	List	   *raw_columns;	/* text selected as bytes (char *), */
+	List	   *raw_charsets;	/* ... and its MySQL charset (char *) */
+	BadValuePolicy on_bad_value;	/* not ERROR: value_error must be set */
+	RejectCallback on_reject;	/* quarantine: called for each row left out */
+	void	   *on_reject_arg;
 } LandRequest;
+
+/* convert.c */
+extern void warn_value_changed(const ValueNote *n, const char *what);
 
 extern void land_rows(const LandRequest *req);
 
@@ -203,6 +248,8 @@ typedef struct SyncRequest
 	bool		backfill;		/* a slice of a backfill: its own staging, no
 								 * direct load, newer rows win, no ANALYZE,
 								 * and other slices of the table run too */
+	bool		retry_rejects;	/* fetch again the rows of etl_stream.rejects:
+								 * staging, merged by key, no watermark move */
 } SyncRequest;
 
 typedef enum RunStatus
@@ -240,6 +287,8 @@ typedef struct SyncRun
 								 * what the run did (on_schema_change) */
 	ErrorData  *error;			/* why it failed */
 	ValueError	value_error;	/* the value that did not convert, if one */
+	int64		run_id;			/* taken before the landing (rejects name
+								 * it); 0: taken when recorded */
 } SyncRun;
 
 extern Datum run_sync(const SyncRequest *req);
@@ -263,6 +312,7 @@ extern void exec_sql(const char *sql, SqlArgs *args);
 /* run_record.c */
 extern int64 record_run(SyncRun *run, Datum *row);
 extern void warn_failed_run(SyncRun *run);
+extern void warn_value_notes(SyncRun *run);
 extern void record_ended_runs(void);
 extern const char *run_phase_doing(RunPhase phase);
 

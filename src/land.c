@@ -18,6 +18,20 @@
  * batch the counts go to the run's slot of etl_stream.progress, and to
  * pg_stat_progress_copy, where the landing shows as a COPY FROM.
  *
+ * A value that cannot be converted fails the landing, unless the run's
+ * on_bad_value says to leave its row out ('skip') or keep it aside
+ * ('quarantine').  PostgreSQL 15 has no soft input errors, so the
+ * conversion of each batch's rows runs in a subtransaction of its own; the
+ * rows are converted (and checked) before any of them is written, so a
+ * failing row is the one being converted: the subtransaction is rolled
+ * back, the row is left out, and a new subtransaction goes on with the
+ * rest of the batch, whose converted rows are kept.  No row is converted
+ * twice, and no write happens inside these subtransactions, so they take
+ * no transaction id (docs/bad-data.md has the cost).  What counts as a bad
+ * value is a conversion's error (convert.c's ValueError): NOT NULL and
+ * CHECK constraints of the table, and its unique indexes, fail the landing
+ * as before.
+ *
  * land_rows() is the core, for runs and workers; etl_stream.land() is its
  * SQL wrapper.
  *
@@ -40,14 +54,17 @@
 #include "executor/tuptable.h"
 #include "nodes/makefuncs.h"
 #include "funcapi.h"
+#include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/json.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
+#include "utils/resowner.h"
 
 #include "source.h"
 
@@ -67,6 +84,22 @@ typedef struct LandRowInfo
 
 PG_FUNCTION_INFO_V1(etl_stream_land);
 PG_FUNCTION_INFO_V1(etl_stream_land_refusal);
+
+/*
+ * A key value as text in the database encoding: as it is when it is, else
+ * its bytes as \xNN (a binary key, or one in a charset received as bytes).
+ */
+static void
+append_key_value(StringInfo buf, const char *s, unsigned long len)
+{
+	if (pg_verifymbstr(s, len, true) && memchr(s, '\0', len) == NULL)
+	{
+		appendBinaryStringInfo(buf, s, len);
+		return;
+	}
+	for (unsigned long j = 0; j < len; j++)
+		appendStringInfo(buf, "\\x%02x", (unsigned char) s[j]);
+}
 
 /* The row's key as "(a, b)=(1, 2)", for conversion errors (RowKeyCallback) */
 static bool
@@ -89,11 +122,50 @@ append_land_row_key(StringInfo buf, void *arg)
 		if (info->row[k] == NULL)
 			appendStringInfoString(buf, "NULL");
 		else
-			appendBinaryStringInfo(buf, info->row[k],
-								   Min(info->lengths[k], 60));
+			append_key_value(buf, info->row[k], Min(info->lengths[k], 60));
 	}
 	appendStringInfoChar(buf, ')');
 	return true;
+}
+
+/*
+ * The row's key as a JSON object of the key columns' values as MySQL sent
+ * them, {"id": "42"}, or NULL without a key.  A value that is not text in
+ * the database encoding is {"hex": "aaa1"}: retry_rejects fetches the row
+ * by it as X'aaa1'.
+ */
+static char *
+land_row_key_json(const LandRowInfo *info)
+{
+	StringInfoData buf;
+
+	if (info->nkeys == 0)
+		return NULL;
+	initStringInfo(&buf);
+	appendStringInfoChar(&buf, '{');
+	for (int i = 0; i < info->nkeys; i++)
+	{
+		int			k = info->key_index[i];
+
+		if (i > 0)
+			appendStringInfoString(&buf, ", ");
+		escape_json(&buf, info->key_name[i]);
+		appendStringInfoString(&buf, ": ");
+		if (info->row[k] == NULL)
+			appendStringInfoString(&buf, "null");
+		else if (pg_verifymbstr(info->row[k], info->lengths[k], true) &&
+				 memchr(info->row[k], '\0', info->lengths[k]) == NULL)
+			escape_json(&buf, pnstrdup(info->row[k], info->lengths[k]));
+		else
+		{
+			appendStringInfoString(&buf, "{\"hex\": \"");
+			for (unsigned long j = 0; j < info->lengths[k]; j++)
+				appendStringInfo(&buf, "%02x", (unsigned char) info->row[k][j]);
+			appendStringInfoString(&buf, "\"}");
+		}
+	}
+	appendStringInfoChar(&buf, '}');
+	return buf.data;
 }
 
 /*
@@ -243,6 +315,15 @@ typedef struct Landing
 	Size		buffered_bytes;
 	MemoryContext batchcxt;		/* conversion and insertion; reset per batch */
 	LandCounts *counts;
+
+	/* the stream, and what a bad row needs */
+	const LandRequest *req;
+	SourceConnection *conn;
+	MYSQL_RES  *res;
+	unsigned int nfields;
+	RowConverter *converter;
+	LandRowInfo *info;
+	MemoryContext notecxt;		/* the caller's: where notes go */
 } Landing;
 
 /*
@@ -406,9 +487,143 @@ end_landing(Landing *ld)
 }
 
 /*
+ * Read and convert rows into the batch until it is full (true) or the
+ * stream ends (false).
+ */
+static bool
+fill_batch(Landing *ld)
+{
+	MYSQL_ROW	row;
+
+	while (ld->nbuffered < LAND_BATCH_ROWS &&
+		   ld->buffered_bytes < LAND_BATCH_BYTES)
+	{
+		CHECK_FOR_INTERRUPTS();
+		row = source_fetch_row(ld->conn, ld->res);
+		if (row == NULL)
+			return false;
+		ld->counts->rows_pulled++;
+		ld->info->row = row;
+		ld->info->lengths = mysql_fetch_lengths(ld->res);
+		buffer_row(ld, ld->converter, row, ld->info->lengths, ld->nfields);
+	}
+	return true;
+}
+
+/* The note of rows left out for a value of this column */
+static ValueNote *
+reject_note(Landing *ld, const ValueError *ve, const ErrorData *error)
+{
+	ListCell   *lc;
+	ValueNote  *note;
+	MemoryContext oldcxt;
+
+	foreach(lc, ld->counts->notes)
+	{
+		note = lfirst(lc);
+		if (note->rejected && strcmp(note->column, ve->column) == 0)
+			return note;
+	}
+	oldcxt = MemoryContextSwitchTo(ld->notecxt);
+	note = palloc0(sizeof(ValueNote));
+	note->column = pstrdup(ve->column);
+	note->rejected = true;
+	note->policy = ld->req->on_bad_value == BAD_VALUE_SKIP ?
+		"on_bad_value 'skip'" : "on_bad_value 'quarantine'";
+	note->first_key = ve->key ? pstrdup(ve->key) : NULL;
+	note->first_row = ve->row;
+	note->first_value = ve->value ? pstrdup(ve->value) : NULL;
+	note->first_reason = pstrdup(error->message);
+	ld->counts->notes = lappend(ld->counts->notes, note);
+	MemoryContextSwitchTo(oldcxt);
+	return note;
+}
+
+/*
+ * Is this error a value that did not convert (which on_bad_value decides
+ * about), rather than a failure of the landing?  Only errors convert.c
+ * reported as a ValueError, of the classes a value's own error has: data
+ * exceptions, a domain's constraints, a value too large.
+ */
+static bool
+is_bad_value(const Landing *ld, const ErrorData *error)
+{
+	const ValueError *ve = ld->req->value_error;
+	int			class = ERRCODE_TO_CATEGORY(error->sqlerrcode);
+
+	return ve != NULL && ve->set && ve->sqlerrcode == error->sqlerrcode &&
+		(class == ERRCODE_DATA_EXCEPTION ||
+		 class == ERRCODE_INTEGRITY_CONSTRAINT_VIOLATION ||
+		 error->sqlerrcode == ERRCODE_PROGRAM_LIMIT_EXCEEDED);
+}
+
+/* The row being converted is left out: counted, noted, maybe kept */
+static void
+reject_row(Landing *ld, const ErrorData *error)
+{
+	ValueError *ve = ld->req->value_error;
+
+	ld->counts->rows_rejected++;
+	reject_note(ld, ve, error)->count++;
+	if (ld->req->on_bad_value == BAD_VALUE_QUARANTINE && ld->req->on_reject)
+		ld->req->on_reject(ve, error, land_row_key_json(ld->info),
+						   ld->req->on_reject_arg);
+	ve->set = false;
+}
+
+/*
+ * fill_batch() for on_bad_value 'skip' and 'quarantine': the conversions
+ * in a subtransaction, which a bad value rolls back; its row is left out
+ * and the batch goes on in a new one (see the header comment).
+ */
+static bool
+fill_batch_guarded(Landing *ld)
+{
+	MemoryContext oldcxt = CurrentMemoryContext;
+	ResourceOwner oldowner = CurrentResourceOwner;
+
+	for (;;)
+	{
+		volatile bool more = false;
+		ErrorData  *volatile error = NULL;
+
+		BeginInternalSubTransaction(NULL);
+		MemoryContextSwitchTo(oldcxt);
+		PG_TRY();
+		{
+			more = fill_batch(ld);
+			ReleaseCurrentSubTransaction();
+			MemoryContextSwitchTo(oldcxt);
+			CurrentResourceOwner = oldowner;
+		}
+		PG_CATCH();
+		{
+			MemoryContextSwitchTo(ld->batchcxt);
+			error = CopyErrorData();
+			FlushErrorState();
+			RollbackAndReleaseCurrentSubTransaction();
+			MemoryContextSwitchTo(oldcxt);
+			CurrentResourceOwner = oldowner;
+		}
+		PG_END_TRY();
+		if (error == NULL)
+			return more;
+		if (!is_bad_value(ld, error))
+			ReThrowError(error);
+		/* the row failed before it was counted as buffered */
+		ExecClearTuple(ld->slots[ld->nbuffered]);
+		/* what a reject needs goes with the batch */
+		MemoryContextSwitchTo(ld->batchcxt);
+		reject_row(ld, error);
+		MemoryContextSwitchTo(oldcxt);
+	}
+}
+
+/*
  * land_rows
  *		Stream a remote query's rows into a table, matched by position to its
- *		columns.  req->counts says how far it got, also when it fails.
+ *		columns.  req->counts says how far it got, also when it fails; when
+ *		it ends, its notes say what policies did to values and rows.
  */
 void
 land_rows(const LandRequest *req)
@@ -416,26 +631,28 @@ land_rows(const LandRequest *req)
 	LandCounts	local_counts = {0};
 	LandCounts *counts = req->counts ? req->counts : &local_counts;
 	Landing		ld;
-	SourceConnection *conn;
-	MYSQL_RES  *res;
 	MYSQL_FIELD *fields;
-	unsigned int nfields;
 	ConvertOptions copts;
-	RowConverter *converter;
 	LandRowInfo info = {0};
-	MYSQL_ROW	row;
+	bool		more;
 
+	Assert(req->on_bad_value == BAD_VALUE_ERROR || req->value_error != NULL);
 	begin_landing(&ld, req->relid, counts);
+	ld.req = req;
+	ld.info = &info;
+	ld.notecxt = CurrentMemoryContext;
+	if (req->value_error)
+		req->value_error->set = false;
 
-	conn = connect_source(req->server, GetUserId());
-	res = source_query_rows(conn, req->sql);
-	fields = mysql_fetch_fields(res);
-	nfields = mysql_num_fields(res);
-	find_key_columns(&info, fields, nfields, req->key_columns);
+	ld.conn = connect_source(req->server, GetUserId());
+	ld.res = source_query_rows(ld.conn, req->sql);
+	fields = mysql_fetch_fields(ld.res);
+	ld.nfields = mysql_num_fields(ld.res);
+	find_key_columns(&info, fields, ld.nfields, req->key_columns);
 
 	memset(&copts, 0, sizeof(copts));
-	copts.invalid_dates = source_options(conn)->invalid_dates;
-	copts.source_encoding = source_options(conn)->charset_encoding;
+	copts.invalid_dates = source_options(ld.conn)->invalid_dates;
+	copts.source_encoding = source_options(ld.conn)->charset_encoding;
 	copts.relname = req->label ? req->label
 		: psprintf("table \"%s\"", RelationGetRelationName(ld.rel));
 	copts.rownum = &counts->rows_pulled;
@@ -443,25 +660,20 @@ land_rows(const LandRequest *req)
 	copts.row_key_arg = &info;
 	copts.value_error = req->value_error;
 	copts.not_null_columns = req->not_null_columns;
-	converter = build_row_converter(fields, nfields, RelationGetDescr(ld.rel),
-									&copts);
+	copts.raw_columns = req->raw_columns;
+	copts.raw_charsets = req->raw_charsets;
+	ld.converter = build_row_converter(fields, ld.nfields,
+									   RelationGetDescr(ld.rel), &copts);
 
-	for (;;)
+	do
 	{
-		CHECK_FOR_INTERRUPTS();
-		row = source_fetch_row(conn, res);
-		if (row == NULL)
-			break;
-		counts->rows_pulled++;
-		info.row = row;
-		info.lengths = mysql_fetch_lengths(res);
-		buffer_row(&ld, converter, row, info.lengths, nfields);
-		if (ld.nbuffered == LAND_BATCH_ROWS ||
-			ld.buffered_bytes >= LAND_BATCH_BYTES)
-			flush_batch(&ld);
-	}
-	flush_batch(&ld);
-	source_end_result(conn, res);
+		more = req->on_bad_value == BAD_VALUE_ERROR ?
+			fill_batch(&ld) : fill_batch_guarded(&ld);
+		flush_batch(&ld);
+	} while (more);
+	source_end_result(ld.conn, ld.res);
+	counts->notes = list_concat(converter_value_notes(ld.converter),
+								counts->notes);
 	end_landing(&ld);
 }
 

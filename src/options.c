@@ -172,10 +172,12 @@ parse_invalid_dates(DefElem *def)
 		return INVALID_DATES_NULL;
 	if (strcmp(value, "error") == 0)
 		return INVALID_DATES_ERROR;
+	if (strcmp(value, "-infinity") == 0)
+		return INVALID_DATES_NEG_INFINITY;
 	ereport(ERROR,
 			(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
 			 errmsg("invalid value for option \"invalid_dates\": \"%s\"", value),
-			 errhint("Valid values are: null, error.")));
+			 errhint("Valid values are: null, error, -infinity.")));
 	return INVALID_DATES_NULL;	/* keep the compiler quiet */
 }
 

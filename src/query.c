@@ -92,6 +92,7 @@ etl_stream_query(PG_FUNCTION_ARGS)
 		MemoryContextReset(rowcxt);
 	}
 	source_end_result(conn, res);
+	warn_changed_values(converter);
 
 	return (Datum) 0;
 }

@@ -61,6 +61,7 @@ typedef struct Registration
 	char	   *label;			/* 'table "x" (MySQL `t`)', for messages */
 	int64		timeout_ms;		/* the run's timeout; 0: none */
 	char	   *timeout_text;	/* as the user wrote it, for messages */
+	BadValuePolicy on_bad_value;
 } Registration;
 
 /* What etl_stream._plan() made of it */
@@ -74,6 +75,8 @@ typedef struct RunPlan
 	char	   *staging;
 	char	   *delete_sql;
 	char	   *merge_sql;
+	List	   *raw_columns;	/* text received as bytes, and its charset */
+	List	   *raw_charsets;
 } RunPlan;
 
 /* Everything a run works with, from the lock on */
@@ -96,6 +99,7 @@ typedef void (*RunStep) (RunState *rs);
 
 PG_FUNCTION_INFO_V1(etl_stream_sync);
 PG_FUNCTION_INFO_V1(etl_stream_record_skipped);
+PG_FUNCTION_INFO_V1(etl_stream_retry_rejects);
 
 /* ----------------------------------------------------------------
  *		SPI helpers (run_record.c uses them too)
@@ -180,6 +184,27 @@ result_row(int col, Oid *rowtype)
 	return datumCopy(result_datum(col, &isnull), false, -1);
 }
 
+/* A text[] column of the first row as a List of C strings (NIL if null) */
+static List *
+result_text_list(int col)
+{
+	bool		isnull;
+	Datum		d = result_datum(col, &isnull);
+	Datum	   *elems;
+	bool	   *nulls;
+	int			n;
+	List	   *result = NIL;
+
+	if (isnull)
+		return NIL;
+	deconstruct_array(DatumGetArrayTypeP(d), TEXTOID, -1, false, TYPALIGN_INT,
+					  &elems, &nulls, &n);
+	for (int i = 0; i < n; i++)
+		if (!nulls[i])
+			result = lappend(result, TextDatumGetCString(elems[i]));
+	return result;
+}
+
 static char *
 sql_text(const char *sql, SqlArgs *args)
 {
@@ -198,23 +223,11 @@ call_with_reg(const RunState *rs, const char *sql, const char *arg)
 	return sql_text(sql, &args);
 }
 
-/* A text[] result column as a List of char * (NULL: empty) */
-static List *
-result_text_list(int col)
+static int64
+result_int8_of(const char *sql)
 {
-	bool		isnull;
-	Datum		d = result_datum(col, &isnull);
-	Datum	   *elems;
-	int			n;
-	List	   *result = NIL;
-
-	if (isnull)
-		return NIL;
-	deconstruct_array(DatumGetArrayTypeP(d), TEXTOID, -1, false, TYPALIGN_INT,
-					  &elems, NULL, &n);
-	for (int i = 0; i < n; i++)
-		result = lappend(result, TextDatumGetCString(elems[i]));
-	return result;
+	exec_sql(sql, NULL);
+	return result_int8(1);
 }
 
 static int64
@@ -317,6 +330,16 @@ in_subtransaction(RunStep step, RunState *rs, ErrorData **error)
  * ----------------------------------------------------------------
  */
 
+static BadValuePolicy
+bad_value_policy(const char *name)
+{
+	if (name != NULL && strcmp(name, "skip") == 0)
+		return BAD_VALUE_SKIP;
+	if (name != NULL && strcmp(name, "quarantine") == 0)
+		return BAD_VALUE_QUARANTINE;
+	return BAD_VALUE_ERROR;
+}
+
 /*
  * Read the registration, and lock it (lock != NULL: "FOR NO KEY UPDATE",
  * with NOWAIT unless waiting).  False when there is no such row.
@@ -331,7 +354,8 @@ read_registration(const char *name, const char *lock, Registration *reg)
 	exec_sql(psprintf("SELECT t, t.name, t.server, t.strategy, t.enabled,"
 					  "       t.watermark IS NOT NULL, t.high_watermark, t.key_columns,"
 					  "       format('table \"%%s\" (MySQL %%s)', t.name, etl_stream._source_name(t)),"
-					  "       coalesce(ceil(extract(epoch FROM t.timeout) * 1000)::bigint, 0), t.timeout"
+					  "       coalesce(ceil(extract(epoch FROM t.timeout) * 1000)::bigint, 0), t.timeout,"
+					  "       t.on_bad_value"
 					  "  FROM etl_stream.tables t WHERE t.name = $1 %s",
 					  lock ? lock : ""),
 			 &args);
@@ -350,6 +374,7 @@ read_registration(const char *name, const char *lock, Registration *reg)
 	reg->label = result_text(9);
 	reg->timeout_ms = result_int8(10);
 	reg->timeout_text = result_text(11);
+	reg->on_bad_value = bad_value_policy(result_text(12));
 	return true;
 }
 
@@ -391,10 +416,32 @@ lock_registration(RunState *rs)
 	return true;
 }
 
+/* The plan, and its raw charsets as (column, charset) lists */
+#define PLAN_COLUMNS \
+	"SELECT p, p.cutoff, p.remote_sql, p.target, p.staging, p.delete_sql, p.merge_sql," \
+	"       ARRAY(SELECT c FROM unnest(($1).columns, p.raw_charsets) u(c, cs) WHERE cs IS NOT NULL)," \
+	"       array_remove(p.raw_charsets, NULL)"
+
+/* The plan from SPI's first row of PLAN_COLUMNS */
+static void
+read_plan(RunPlan *plan)
+{
+	plan->row = result_row(1, &plan->rowtype);
+	plan->cutoff = result_text(2);
+	plan->remote_sql = result_text(3);
+	plan->target = result_text(4);
+	plan->staging = result_text(5);
+	plan->delete_sql = result_text(6);
+	plan->merge_sql = result_text(7);
+	plan->raw_columns = result_text_list(8);
+	plan->raw_charsets = result_text_list(9);
+}
+
 /*
  * The plan of the run; into: the table to merge into, NULL for the target.
  * A backfill's slice lands in a staging table of its own, named after its
- * task, and merges so that a newer row in the target stays.
+ * task, and merges so that a newer row in the target stays.  retry_rejects
+ * fetches its rejected rows by key.
  */
 static void
 make_plan(const RunState *rs, const char *into, RunPlan *plan)
@@ -408,15 +455,26 @@ make_plan(const RunState *rs, const char *into, RunPlan *plan)
 				 ? psprintf("etl_stream_tasks.t%lld", (long long) rs->req->task_id) : NULL);
 	sql_arg_text(&args, rs->req->range_on);
 	sql_arg(&args, BOOLOID, BoolGetDatum(rs->req->backfill), false);
-	exec_sql("SELECT p, p.cutoff, p.remote_sql, p.target, p.staging, p.delete_sql, p.merge_sql"
-			 "  FROM etl_stream._plan($1, $2, $3, $4, $5, $6, $7) p", &args);
-	plan->row = result_row(1, &plan->rowtype);
-	plan->cutoff = result_text(2);
-	plan->remote_sql = result_text(3);
-	plan->target = result_text(4);
-	plan->staging = result_text(5);
-	plan->delete_sql = result_text(6);
-	plan->merge_sql = result_text(7);
+	if (rs->req->retry_rejects)
+		exec_sql(PLAN_COLUMNS "  FROM etl_stream._retry_plan($1) p", &args);
+	else
+		exec_sql(PLAN_COLUMNS "  FROM etl_stream._plan($1, $2, $3, $4, $5, $6, $7) p", &args);
+	read_plan(plan);
+}
+
+/*
+ * Text columns in a charset MariaDB may not convert faithfully are
+ * selected as bytes and converted here (etl_stream._raw_plan): asked of
+ * MySQL once the run has connected.
+ */
+static void
+add_raw_charsets(const RunState *rs, RunPlan *plan)
+{
+	SqlArgs		args = reg_args(rs);
+
+	sql_arg(&args, plan->rowtype, plan->row, false);
+	exec_sql(PLAN_COLUMNS "  FROM etl_stream._raw_plan($1, $2) p", &args);
+	read_plan(plan);
 }
 
 /* ----------------------------------------------------------------
@@ -441,6 +499,34 @@ end_phase(SyncRun *run)
 	TimestampDifference(run->phase_started_at, GetCurrentTimestamp(),
 						&secs, &usecs);
 	run->phase_s[run->phase] = secs + usecs / 1000000.0;
+}
+
+/*
+ * A row left out by on_bad_value 'quarantine' goes to etl_stream.rejects,
+ * under the run's id, in the run's transaction (RejectCallback).
+ */
+static void
+keep_reject(const ValueError *ve, const ErrorData *error, const char *key_json,
+			void *arg)
+{
+	RunState   *rs = (RunState *) arg;
+	SqlArgs		args = {0};
+
+	sql_arg(&args, INT8OID, Int64GetDatum(rs->run->run_id), false);
+	sql_arg_text(&args, rs->reg.name);
+	sql_arg_text(&args, key_json);
+	sql_arg_text(&args, ve->key);
+	sql_arg_text(&args, ve->column);
+	sql_arg_text(&args, ve->mysql_type);
+	sql_arg_text(&args, ve->value);
+	sql_arg_text(&args, error->message);
+	sql_arg_text(&args, error->detail);
+	sql_arg_text(&args, unpack_sql_state(error->sqlerrcode));
+	exec_sql("INSERT INTO etl_stream.rejects"
+			 " (run_id, table_name, key, key_text, column_name, mysql_type, value,"
+			 "  reason, detail, sqlstate, owner)"
+			 " VALUES ($1, $2, $3::jsonb, $4, $5, $6, $7, $8, $9, $10,"
+			 "  (SELECT t.owner FROM etl_stream.tables t WHERE t.name = $2))", &args);
 }
 
 /* Land the rows of a remote query into a table, counting into the run */
@@ -469,6 +555,11 @@ land_into(RunState *rs, const char *table, const char *remote_sql)
 			 " WHERE a.attrelid = $1::regclass AND a.attnum > 0"
 			 "   AND NOT a.attisdropped AND a.attnotnull", &args);
 	req.not_null_columns = result_text_list(1);
+	req.raw_columns = rs->plan.raw_columns;
+	req.raw_charsets = rs->plan.raw_charsets;
+	req.on_bad_value = rs->reg.on_bad_value;
+	req.on_reject = keep_reject;
+	req.on_reject_arg = rs;
 	/* what SPI just did (a staging table made, say) is seen by the landing */
 	CommandCounterIncrement();
 	land_rows(&req);
@@ -485,16 +576,17 @@ check_landed(const SyncRun *run, const char *table, bool count_table)
 {
 	int64		found = count_table ? count_rows(table) : run->counts.rows_landed;
 
-	if (run->counts.rows_pulled != run->counts.rows_landed ||
+	if (run->counts.rows_pulled != run->counts.rows_landed + run->counts.rows_rejected ||
 		found != run->counts.rows_landed)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_EXCEPTION),
 				 errmsg("rows pulled and rows landed disagree for table \"%s\"",
 						run->table_name),
-				 errdetail("%lld rows were read from MySQL, %lld written to %s, %lld found there.",
+				 errdetail("%lld rows were read from MySQL, %lld written to %s (%lld left out for bad values), %lld found there.",
 						   (long long) run->counts.rows_pulled,
 						   (long long) run->counts.rows_landed,
-						   table, (long long) found)));
+						   table, (long long) run->counts.rows_rejected,
+						   (long long) found)));
 }
 
 /*
@@ -646,8 +738,19 @@ finish_run(RunState *rs)
 	char	   *reltuples;
 
 	run->new_watermark = rs->reg.high_watermark;
-	if (rs->reg.has_watermark && rs->req->range_from == NULL &&
-		rs->req->range_to == NULL)
+	if (rs->req->retry_rejects)
+	{
+		/* what was fetched again is in; a row still bad is rejected anew */
+		sql_arg_text(&args, rs->reg.name);
+		sql_arg(&args, INT8OID, Int64GetDatum(run->run_id), false);
+		exec_sql("DELETE FROM etl_stream.rejects"
+				 " WHERE table_name = $1 AND run_id < $2 AND key IS NOT NULL"
+				 "   AND owner = (SELECT t.owner FROM etl_stream.tables t WHERE t.name = $1)",
+				 &args);
+		args.n = 0;
+	}
+	else if (rs->reg.has_watermark && rs->req->range_from == NULL &&
+			 rs->req->range_to == NULL)
 	{
 		bool		direct = strcmp(run->load_path, "direct") == 0;
 		SqlArgs		wm = reg_args(rs);
@@ -717,13 +820,14 @@ execute_step(RunState *rs)
 	begin_phase(run, RUN_PHASE_CONNECT);
 	ping_source(server);
 	check_source_columns(rs);
+	add_raw_charsets(rs, &rs->plan);
 	progress_estimate(estimate_source_rows(server, rs->plan.remote_sql));
 	end_phase(run);
 
 	begin_phase(run, RUN_PHASE_PULL);
 	if (rs->full_refresh)
 		rs->fresh = call_with_reg(rs, "SELECT etl_stream._fresh_table($1)", NULL);
-	if (!load_directly(rs))
+	if (rs->req->retry_rejects || !load_directly(rs))
 	{
 		run->load_path = "staging";
 		(void) call_with_reg(rs, "SELECT etl_stream._prepare_staging($1, $2)",
@@ -847,8 +951,14 @@ run_sync(const SyncRequest *req)
 	else
 	{
 		/* the cutoff is computed now, from the watermark just locked */
-		rs.full_refresh = strcmp(rs.reg.strategy, "full_refresh") == 0;
+		rs.full_refresh = strcmp(rs.reg.strategy, "full_refresh") == 0 &&
+			!req->retry_rejects;
 		make_plan(&rs, NULL, &rs.plan);
+		/* a row still bad stays in rejects, under this run */
+		if (req->retry_rejects)
+			rs.reg.on_bad_value = BAD_VALUE_QUARANTINE;
+		/* rejects name the run before it is recorded */
+		run.run_id = result_int8_of("SELECT nextval('etl_stream.runs_run_id_seq')");
 		run.cutoff = rs.plan.cutoff;
 		arm_run_timeout(rs.reg.timeout_ms);
 		ok = in_subtransaction(execute_step, &rs, &error);
@@ -883,6 +993,8 @@ run_sync(const SyncRequest *req)
 	progress_end();
 	if (run.status == RUN_FAILED || run.status == RUN_TIMED_OUT)
 		warn_failed_run(&run);
+	else if (run.status == RUN_SUCCESS)
+		warn_value_notes(&run);
 	SPI_finish();
 	return result;
 }
@@ -906,6 +1018,29 @@ etl_stream_sync(PG_FUNCTION_ARGS)
 	req.range_from = PG_ARGISNULL(2) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(2));
 	req.range_to = PG_ARGISNULL(3) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(3));
 	req.attempt = 1;
+	PG_RETURN_DATUM(run_sync(&req));
+}
+
+/*
+ * etl_stream.retry_rejects(name text) RETURNS etl_stream.runs
+ *
+ * One run that fetches again, by key, the rows of the table kept in
+ * etl_stream.rejects, lands those that now convert, merges them by key
+ * and deletes their rejects; a row still bad is rejected again under this
+ * run.  The watermark does not move.
+ */
+Datum
+etl_stream_retry_rejects(PG_FUNCTION_ARGS)
+{
+	SyncRequest req = {0};
+
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("the name of the table must not be null")));
+	req.name = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	req.attempt = 1;
+	req.retry_rejects = true;
 	PG_RETURN_DATUM(run_sync(&req));
 }
 

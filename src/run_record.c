@@ -11,6 +11,11 @@
  * as shown, straight from convert.c's ValueError.  The error column keeps
  * it all as one text, as before.
  *
+ * A run that succeeded also records what the policies did, per column:
+ * the values invalid_dates changed (values_changed) and the rows
+ * on_bad_value left out (rows_rejected, values_rejected), and says so in
+ * one WARNING per column.
+ *
  * A run that is cancelled, or whose backend is terminated, cannot write its
  * record: the transaction that would hold it is rolled back.  progress.c
  * keeps what its slot knew in shared memory, and the next run in the
@@ -28,6 +33,7 @@
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "utils/builtins.h"
+#include "utils/json.h"
 #include "utils/timestamp.h"
 
 #include "etl_stream.h"
@@ -104,6 +110,59 @@ failed_value(const SyncRun *run)
 	return &run->value_error;
 }
 
+/* ', "name": "value"' (or null) */
+static void
+append_json_text(StringInfo buf, const char *name, const char *value)
+{
+	appendStringInfo(buf, ", \"%s\": ", name);
+	if (value)
+		escape_json(buf, value);
+	else
+		appendStringInfoString(buf, "null");
+}
+
+/*
+ * The notes of a run as a JSON object, one member per column:
+ * {"c": {"count": 3, "policy": "invalid_dates 'null'", "first_key": ...}}.
+ * rejected: the rows left out, else the values changed.  NULL unless the
+ * run succeeded (what a failed run did was rolled back).
+ */
+static char *
+notes_json(const SyncRun *run, bool rejected)
+{
+	StringInfoData buf;
+	ListCell   *lc;
+	bool		first = true;
+
+	if (run->status != RUN_SUCCESS)
+		return NULL;
+	initStringInfo(&buf);
+	appendStringInfoChar(&buf, '{');
+	foreach(lc, run->counts.notes)
+	{
+		ValueNote  *n = lfirst(lc);
+
+		if (n->rejected != rejected)
+			continue;
+		if (!first)
+			appendStringInfoString(&buf, ", ");
+		first = false;
+		escape_json(&buf, n->column);
+		appendStringInfo(&buf, ": {\"count\": %lld", (long long) n->count);
+		append_json_text(&buf, "policy", n->policy);
+		if (n->changed_to)
+			append_json_text(&buf, "changed_to", n->changed_to);
+		append_json_text(&buf, "first_key", n->first_key);
+		appendStringInfo(&buf, ", \"first_row\": %lld", (long long) n->first_row);
+		append_json_text(&buf, "first_value", n->first_value);
+		if (n->first_reason)
+			append_json_text(&buf, "reason", n->first_reason);
+		appendStringInfoChar(&buf, '}');
+	}
+	appendStringInfoChar(&buf, '}');
+	return buf.data;
+}
+
 /*
  * record_run
  *		Insert the run into etl_stream.runs (SPI must be connected) and drop
@@ -158,6 +217,10 @@ record_run(SyncRun *run, Datum *row)
 	sql_arg(&a, INT8OID, Int64GetDatum(run->req->task_id), run->req->task_id == 0);
 	sql_arg_text(&a, run->statistics);
 	sql_arg_text(&a, run->schema_changes);
+	sql_arg(&a, INT8OID, Int64GetDatum(run->run_id), run->run_id == 0);
+	add_int8(&a, run->status == RUN_SUCCESS ? run->counts.rows_rejected : 0);
+	sql_arg_text(&a, notes_json(run, false));
+	sql_arg_text(&a, notes_json(run, true));
 	exec_sql("INSERT INTO etl_stream.runs"
 			 " (table_name, started_at, finished_at, status, strategy,"
 			 "  rows_pulled, rows_landed, rows_inserted, rows_updated,"
@@ -165,10 +228,13 @@ record_run(SyncRun *run, Datum *row)
 			 "  connect_s, pull_s, merge_s, finish_s, failed_phase, error,"
 			 "  load_path, sqlstate, message, detail, hint, error_column,"
 			 "  error_mysql_type, error_key, error_value, attempt, job_id,"
-			 "  task_id, statistics, schema_changes, owner)"
+			 "  task_id, statistics, schema_changes, run_id, rows_rejected,"
+			 "  values_changed, values_rejected, owner)"
 			 " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12,"
 			 "  $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24,"
 			 "  $25, $26, $27, $28, $29, $30, $31, $32, $33,"
+			 "  coalesce($34, nextval('etl_stream.runs_run_id_seq')), $35,"
+			 "  $36::jsonb, $37::jsonb,"
 			 "  coalesce((SELECT t.owner FROM etl_stream.tables t WHERE t.name = $1),"
 			 "           current_user))"
 			 " RETURNING *", &a);
@@ -206,6 +272,43 @@ warn_failed_run(SyncRun *run)
 					run->table_name,
 					run->status == RUN_TIMED_OUT ? "timed out" : "failed",
 					run_phase_doing(run->phase), error_text(run->error))));
+}
+
+/*
+ * A run that succeeded names, in one WARNING per column, the values a
+ * policy changed and the rows it left out: how many, and the first.  The
+ * run's status stays success; its record has the same in values_changed
+ * and values_rejected.
+ */
+void
+warn_value_notes(SyncRun *run)
+{
+	ListCell   *lc;
+
+	foreach(lc, run->counts.notes)
+	{
+		ValueNote  *n = lfirst(lc);
+		char	   *where = n->first_key ? psprintf("key %s", n->first_key)
+			: psprintf("row %lld", (long long) n->first_row);
+		const char *value = n->first_value ? n->first_value : "";
+
+		if (!n->rejected)
+			warn_value_changed(n, psprintf("table \"%s\"", run->table_name));
+		else
+			ereport(WARNING,
+					(errcode(ERRCODE_WARNING),
+					 errmsg_plural("%lld row of table \"%s\" was %s by %s: a value of column \"%s\" could not be converted",
+								   "%lld rows of table \"%s\" were %s by %s: a value of column \"%s\" could not be converted",
+								   n->count, (long long) n->count, run->table_name,
+								   strstr(n->policy, "skip") ? "left out" : "quarantined",
+								   n->policy, n->column),
+					 errdetail("The first was at %s: '%s': %s", where, value,
+							   n->first_reason),
+					 strstr(n->policy, "skip") ? 0 :
+					 errhint("They are in etl_stream.rejects (run %lld); etl_stream.retry_rejects(%s) fetches them again.",
+							 (long long) run->run_id,
+							 quote_literal_cstr(run->table_name))));
+	}
 }
 
 /* What a run does in a phase, for messages: "pulling" */

@@ -115,6 +115,8 @@ typedef struct ConvertOptions
 	ValueError *value_error;	/* filled in before a value error; may be NULL */
 	List	   *not_null_columns;	/* names (char *) a policy must not make
 									 * NULL, besides tupdesc's NOT NULL ones */
+	List	   *raw_columns;	/* binary fields that are text in ... */
+	List	   *raw_charsets;	/* ... this MySQL charset (see _raw_charsets) */
 } ConvertOptions;
 
 typedef struct RowConverter RowConverter;
@@ -124,5 +126,7 @@ extern RowConverter *build_row_converter(MYSQL_FIELD *fields, unsigned int nfiel
 										 const ConvertOptions *opts);
 extern void convert_row(RowConverter *rc, MYSQL_ROW row,
 						unsigned long *lengths, Datum *values, bool *nulls);
+extern List *converter_value_notes(RowConverter *rc);
+extern void warn_changed_values(RowConverter *rc);
 
 #endif							/* ETL_STREAM_SOURCE_H */

@@ -61,6 +61,9 @@ CREATE TABLE etl_stream.tables (
     source_columns  text[],             -- (0.5.0) every column of the source as last taken in; NULL: not yet known
     owner           name NOT NULL DEFAULT current_user,  -- (0.5.0) who may see, sync and change it
     source_names    text[],             -- (0.5.0) the MySQL name of each of columns; NULL: the same names
+    on_bad_value    text NOT NULL DEFAULT 'error'   -- (0.5.0) a row with a value that does not convert
+                    CONSTRAINT tables_on_bad_value_check
+                    CHECK (on_bad_value IN ('error', 'skip', 'quarantine')),
     CONSTRAINT tables_source_names_check
         CHECK (cardinality(source_names) = cardinality(columns)),
     CHECK (watermark IS NOT NULL OR strategy <> 'merge'),
@@ -118,7 +121,10 @@ CREATE TABLE etl_stream.runs (
     task_id         bigint,
     statistics      text CHECK (statistics IN ('in_run', 'deferred')),  -- how the run ANALYZEd, if it did
     schema_changes  text,               -- (0.5.0) what changed on the source since the registration, and what the run did
-    owner           name NOT NULL DEFAULT current_user  -- (0.5.0) the registration's owner
+    owner           name NOT NULL DEFAULT current_user,  -- (0.5.0) the registration's owner
+    rows_rejected   bigint NOT NULL DEFAULT 0,  -- (0.5.0) left out by on_bad_value (skip, quarantine)
+    values_changed  jsonb,              -- (0.5.0) per column: values invalid_dates changed (a success)
+    values_rejected jsonb               -- (0.5.0) per column: rows left out for one of its values
 );
 CREATE INDEX runs_table_name_finished_at_idx ON etl_stream.runs (table_name, finished_at);
 CREATE INDEX runs_finished_at_idx ON etl_stream.runs (finished_at);
@@ -150,5 +156,6 @@ CREATE TYPE etl_stream.plan AS (
     delete_sql  text,       -- delete_insert: the target rows being replaced
     merge_sql   text,       -- staging -> target; returns (inserted, updated, batch)
     target      text,       -- the target, qualified and quoted
-    staging     text        -- the staging table, qualified and quoted
+    staging     text,       -- the staging table, qualified and quoted
+    raw_charsets text[]     -- per column: the charset it is received in as bytes, or NULL
 );

@@ -63,10 +63,15 @@ $$;
 
 -- A moved column as the remote SELECT lists it: under its PostgreSQL name
 -- when MySQL's differs
-CREATE OR REPLACE FUNCTION etl_stream._remote_column(t etl_stream.tables, col text) RETURNS text
+CREATE OR REPLACE FUNCTION etl_stream._remote_column(t etl_stream.tables, col text,
+                                                      raw_charset text DEFAULT NULL) RETURNS text
 LANGUAGE sql STABLE
 AS $$
-    SELECT CASE WHEN etl_stream._source_column(t, col) = col THEN etl_stream.mysql_ident(col)
+    -- (text of a raw charset: selected as bytes, see _raw_charsets)
+    SELECT CASE WHEN raw_charset IS NOT NULL
+                THEN format('CAST(%s AS BINARY) AS %s', etl_stream.mysql_ident(etl_stream._source_column(t, col)),
+                            etl_stream.mysql_ident(col))
+                WHEN etl_stream._source_column(t, col) = col THEN etl_stream.mysql_ident(col)
                 ELSE etl_stream.mysql_ident(etl_stream._source_column(t, col)) || ' AS '
                      || etl_stream.mysql_ident(col) END
 $$;

@@ -94,6 +94,19 @@ BEGIN
 END
 $$;
 
+-- on_bad_value: what a run does with a row whose value does not convert
+CREATE OR REPLACE FUNCTION etl_stream._check_bad_value_policy(policy text) RETURNS text
+LANGUAGE plpgsql IMMUTABLE AS $$
+BEGIN
+    IF policy NOT IN ('error', 'skip', 'quarantine') THEN
+        RAISE EXCEPTION 'invalid on_bad_value "%"', policy
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Valid values are: error, skip, quarantine.';
+    END IF;
+    RETURN policy;
+END
+$$;
+
 -- Registration names are one namespace in the database (they name staging
 -- tables), whoever owns them; whether a name is taken, seen through every
 -- role's rows
@@ -123,7 +136,8 @@ CREATE OR REPLACE FUNCTION etl_stream.add_table(
     retry_backoff interval DEFAULT '30 s',
     timeout interval DEFAULT NULL,
     on_schema_change text DEFAULT 'warn',
-    column_map jsonb DEFAULT NULL)
+    column_map jsonb DEFAULT NULL,
+    on_bad_value text DEFAULT 'error')
 RETURNS etl_stream.tables
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -265,6 +279,7 @@ BEGIN
     t.retry_backoff := coalesce(add_table.retry_backoff, interval '30 s');
     t.timeout := nullif(add_table.timeout, interval '0');
     t.on_schema_change := add_table.on_schema_change;
+    t.on_bad_value := etl_stream._check_bad_value_policy(coalesce(add_table.on_bad_value, 'error'));
     PERFORM etl_stream._check_retry_settings(t);
     t.owner := current_user;
     -- the MySQL names, kept only where column_map changed one
@@ -291,7 +306,8 @@ CREATE OR REPLACE FUNCTION etl_stream.alter_table(
     retries integer DEFAULT NULL,
     retry_backoff interval DEFAULT NULL,
     timeout interval DEFAULT NULL,
-    on_schema_change text DEFAULT NULL)
+    on_schema_change text DEFAULT NULL,
+    on_bad_value text DEFAULT NULL)
 RETURNS etl_stream.tables
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -324,11 +340,14 @@ BEGIN
         PERFORM etl_stream._check_on_schema_change(on_schema_change);
         t.on_schema_change := on_schema_change;
     END IF;
+    IF on_bad_value IS NOT NULL THEN
+        t.on_bad_value := etl_stream._check_bad_value_policy(on_bad_value);
+    END IF;
     PERFORM etl_stream._check_retry_settings(t);
     UPDATE etl_stream.tables x SET strategy = t.strategy, lookback = t.lookback,
            enabled = t.enabled, high_watermark = t.high_watermark, depends_on = t.depends_on,
            retries = t.retries, retry_backoff = t.retry_backoff, timeout = t.timeout,
-           on_schema_change = t.on_schema_change
+           on_schema_change = t.on_schema_change, on_bad_value = t.on_bad_value
      WHERE x.name = t.name;
     RETURN t;
 END

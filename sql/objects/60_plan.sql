@@ -45,6 +45,58 @@ END
 $$;
 
 --
+-- The moved columns whose text MariaDB cannot be trusted to convert to the
+-- connection's charset: a character with no Unicode mapping (a gbk byte
+-- pair outside the table, say) would arrive as '?', silently.  Such a
+-- column is selected as bytes (CAST(c AS BINARY)) and converted by
+-- PostgreSQL from its own charset, where such a character is an error (or
+-- on_bad_value).  One element per column of t.columns: the MySQL charset,
+-- or NULL for a column received as the server sends it (numbers, dates,
+-- binary strings, and text in a Unicode charset or latin1, whose 256 bytes
+-- all map).  The charsets are those options.c's charset list receives.
+--
+CREATE OR REPLACE FUNCTION etl_stream._raw_charsets(t etl_stream.tables) RETURNS text[]
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    result text[];
+BEGIN
+    SELECT array_agg(m.charset ORDER BY o) INTO result
+      FROM unnest(t.columns) WITH ORDINALITY u(c, o)
+      LEFT JOIN etl_stream.query(t.server, format(
+             'SELECT COLUMN_NAME, CHARACTER_SET_NAME FROM information_schema.COLUMNS'
+             ' WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s'
+             '   AND DATA_TYPE IN (''char'', ''varchar'', ''tinytext'', ''text'', ''mediumtext'', ''longtext'')'
+             '   AND CHARACTER_SET_NAME IN (''ascii'', ''latin2'', ''latin5'', ''latin7'', ''cp1250'', ''cp1251'','
+             '       ''cp1256'', ''cp1257'', ''cp866'', ''greek'', ''hebrew'', ''koi8r'', ''koi8u'', ''euckr'','
+             '       ''ujis'', ''sjis'', ''gbk'', ''gb2312'', ''big5'')',
+             CASE WHEN t.source_schema IS NULL THEN 'DATABASE()' ELSE etl_stream.mysql_literal(t.source_schema) END,
+             etl_stream.mysql_literal(t.source_table))) AS m(name text, charset text)
+        ON lower(m.name) = lower(etl_stream._source_column(t, u.c));
+    RETURN CASE WHEN array_remove(result, NULL) = '{}' THEN NULL ELSE result END;
+END
+$$;
+
+--
+-- The plan with the source's raw charsets: its remote query selects those
+-- columns as bytes.  Asked of MySQL when the run has connected (the plan
+-- itself is made before, without MySQL, so that a source that cannot be
+-- reached fails the run, recorded, rather than the call).
+--
+CREATE OR REPLACE FUNCTION etl_stream._raw_plan(t etl_stream.tables, p etl_stream.plan)
+RETURNS etl_stream.plan
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    p.raw_charsets := etl_stream._raw_charsets(t);
+    IF p.raw_charsets IS NOT NULL THEN
+        p.remote_sql := 'SELECT ' || (SELECT string_agg(etl_stream._remote_column(t, c, p.raw_charsets[o]), ', ' ORDER BY o)
+                                        FROM unnest(t.columns) WITH ORDINALITY u(c, o))
+                        || p.remote_from;
+    END IF;
+    RETURN p;
+END
+$$;
+
+--
 -- A range is on the watermark, or, for a backfill of a table without one,
 -- on its integer key (range_on).  into_table is the table merged into
 -- (full_refresh's fresh one), staging_table the batch's (a task's own);
@@ -158,6 +210,52 @@ BEGIN
             'SELECT count(*), 0::bigint, (SELECT count(*) FROM batch) FROM written',
             src, target, cols);
     END IF;
+    RETURN p;
+END
+$$;
+
+--
+-- The plan of retry_rejects: the rows of the table's rejects, fetched again
+-- by key (the value a reject keeps is only as shown), merged by key
+-- whatever the table's strategy (a delete_insert or full_refresh plan would
+-- replace rows the retry did not read).  No cutoff: the watermark stays.
+--
+CREATE OR REPLACE FUNCTION etl_stream._retry_plan(t etl_stream.tables)
+RETURNS etl_stream.plan
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    p etl_stream.plan;
+    by_key etl_stream.tables := t;
+    keys text;
+BEGIN
+    IF cardinality(t.key_columns) = 0 THEN
+        RAISE EXCEPTION 'etl_stream table "%" has no key to fetch its rejected rows by', t.name
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  HINT = 'Register the table with key_columns, or load such rows by hand.';
+    END IF;
+    by_key.strategy := 'merge';
+    p := etl_stream._plan(by_key, NULL, NULL);
+    -- a key value that was not text is {"hex": "..."}: X'...' on MySQL
+    SELECT string_agg(DISTINCT '(' || (SELECT string_agg(CASE jsonb_typeof(r.key -> k)
+                                                             WHEN 'object' THEN CASE WHEN r.key -> k ->> 'hex' ~ '^([0-9a-f]{2})+$'
+                                                                                     THEN format('X''%s''', r.key -> k ->> 'hex')
+                                                                                     ELSE 'NULL' END
+                                                             ELSE coalesce(etl_stream.mysql_literal(r.key ->> k), 'NULL') END,
+                                                         ', ' ORDER BY o)
+                                         FROM unnest(t.key_columns) WITH ORDINALITY u(k, o)) || ')', ', ')
+      INTO keys
+      FROM etl_stream.rejects r
+     WHERE r.table_name = t.name AND r.owner = t.owner AND r.key IS NOT NULL;
+    p.remote_sql := left(p.remote_sql, length(p.remote_sql) - length(p.remote_from));
+    p.remote_from := ' FROM ' || etl_stream._source_name(t) || ' WHERE '
+        || CASE WHEN keys IS NULL THEN 'FALSE'
+                ELSE format('(%s) IN (%s)',
+                            (SELECT string_agg(etl_stream.mysql_ident(k), ', ') FROM unnest(t.key_columns) k),
+                            keys) END;
+    p.remote_sql := p.remote_sql || p.remote_from;
+    p.cutoff := NULL;
+    p.upper_bound := NULL;
+    p.delete_sql := NULL;
     RETURN p;
 END
 $$;

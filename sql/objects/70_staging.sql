@@ -260,7 +260,8 @@ BEGIN
             RETURN NULL;
         END IF;
     END IF;
-    RETURN 'SELECT ' || (SELECT string_agg(etl_stream._remote_column(t, c), ', ' ORDER BY o)
+    RETURN 'SELECT ' || (SELECT string_agg(etl_stream._remote_column(t, c, p.raw_charsets[array_position(t.columns, c)]),
+                                           ', ' ORDER BY o)
                            FROM unnest(live) WITH ORDINALITY u(c, o))
                      || p.remote_from;
 END

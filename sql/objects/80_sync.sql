@@ -16,6 +16,18 @@ LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION etl_stream.sync(text, boolean, text, text) IS
   'pull, merge and advance the watermark of one registered table; returns the run';
 
+-- retry_rejects: one run that fetches again from MySQL, by key, the rows of
+-- the table in etl_stream.rejects (after the target was widened, say),
+-- merges those that now convert by key, and deletes their rejects; a row
+-- still bad is kept again under the new run.  The watermark does not move.
+CREATE OR REPLACE FUNCTION etl_stream.retry_rejects(name text)
+RETURNS etl_stream.runs
+AS 'MODULE_PATHNAME', 'etl_stream_retry_rejects'
+LANGUAGE C VOLATILE;
+
+COMMENT ON FUNCTION etl_stream.retry_rejects(text) IS
+  'fetch again the rejected rows of a table by key, land those that convert now, delete their rejects; returns the run';
+
 -- The order tables are synced in by sync_all: each after the tables it
 -- depends on (registration refuses cycles), then by name.  Positions from
 -- 1; depends_on gives the positions of the dependencies among names.
@@ -89,7 +101,7 @@ RETURNS SETOF text
 LANGUAGE plpgsql AS $$
 DECLARE
     t etl_stream.tables := etl_stream._get(name);
-    p etl_stream.plan := etl_stream._plan(t, range_from, range_to);
+    p etl_stream.plan := etl_stream._raw_plan(t, etl_stream._plan(t, range_from, range_to));
     line text;
 BEGIN
     IF to_regclass(p.staging) IS NULL THEN

@@ -28,7 +28,11 @@ SELECT t.name,
        m.target_dead_share,
        m.target_last_vacuum,
        m.target_last_analyze,
-       pg_total_relation_size(to_regclass(etl_stream._staging_name(t))) AS staging_size
+       pg_total_relation_size(to_regclass(etl_stream._staging_name(t))) AS staging_size,
+       -- what the policies did in the last run: values changed, rows left out
+       (SELECT sum((v.value ->> 'count')::bigint) FROM jsonb_each(last.values_changed) v)
+           AS last_values_changed,
+       last.rows_rejected AS last_rows_rejected
   FROM etl_stream.tables t
   -- maintenance: the target's size with its indexes and TOAST, the share of
   -- dead row versions, and when it was last vacuumed and analyzed (by hand
@@ -60,7 +64,7 @@ SELECT t.name,
                       ORDER BY r.run_id DESC LIMIT 1) retried ON true;
 
 COMMENT ON VIEW etl_stream.status IS
-  'per registered table: watermark, how far behind, last success, last run and its attempt, the error retried, last error, and the target''s size, dead rows and last vacuum and analyze';
+  'per registered table: watermark, how far behind, last success, last run and its attempt, the error retried, last error, values changed and rows rejected in the last run, and the target''s size, dead rows and last vacuum and analyze';
 
 --
 -- progress: every run going on in this database, from the slots in shared

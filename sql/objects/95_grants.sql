@@ -24,16 +24,17 @@ REVOKE ALL ON ALL ROUTINES IN SCHEMA etl_stream FROM PUBLIC;
 GRANT EXECUTE ON ALL ROUTINES IN SCHEMA etl_stream TO etl_stream_user;
 
 -- the catalog: rows confined to their owner by the policies
-REVOKE ALL ON etl_stream.tables, etl_stream.runs, etl_stream.jobs, etl_stream.tasks,
-              etl_stream.schedule_defs FROM PUBLIC;
+REVOKE ALL ON etl_stream.tables, etl_stream.runs, etl_stream.rejects, etl_stream.jobs,
+              etl_stream.tasks, etl_stream.schedule_defs FROM PUBLIC;
 GRANT SELECT, INSERT, UPDATE, DELETE ON etl_stream.tables, etl_stream.schedule_defs TO etl_stream_user;
--- a run's record is written and pruned by the run, never changed afterwards
-GRANT SELECT, INSERT, DELETE ON etl_stream.runs TO etl_stream_user;
+-- a run's record is written and pruned by the run, never changed
+-- afterwards; its rejects are written by the run, deleted by a retry
+GRANT SELECT, INSERT, DELETE ON etl_stream.runs, etl_stream.rejects TO etl_stream_user;
 GRANT SELECT, INSERT, UPDATE ON etl_stream.jobs, etl_stream.tasks TO etl_stream_user;
-REVOKE ALL ON SEQUENCE etl_stream.runs_run_id_seq, etl_stream.jobs_job_id_seq,
-                       etl_stream.tasks_task_id_seq FROM PUBLIC;
-GRANT USAGE ON SEQUENCE etl_stream.runs_run_id_seq, etl_stream.jobs_job_id_seq,
-                        etl_stream.tasks_task_id_seq TO etl_stream_user;
+REVOKE ALL ON SEQUENCE etl_stream.runs_run_id_seq, etl_stream.rejects_reject_id_seq,
+                       etl_stream.jobs_job_id_seq, etl_stream.tasks_task_id_seq FROM PUBLIC;
+GRANT USAGE ON SEQUENCE etl_stream.runs_run_id_seq, etl_stream.rejects_reject_id_seq,
+                        etl_stream.jobs_job_id_seq, etl_stream.tasks_task_id_seq TO etl_stream_user;
 
 -- the views read the catalog as the caller (security_invoker): own rows only
 REVOKE ALL ON etl_stream.status, etl_stream.progress, etl_stream.schedules FROM PUBLIC;

@@ -43,3 +43,16 @@ CREATE POLICY tables_of_owner ON etl_stream.tables
 CREATE POLICY runs_of_owner ON etl_stream.runs
     USING (owner IN (SELECT r.rolname FROM pg_catalog.pg_roles r
                       WHERE pg_catalog.pg_has_role(current_user, r.oid, 'USAGE')));
+
+-- == bad values: on_bad_value per table, rejects (13_catalog_rejects.sql), what policies did in each run
+ALTER TABLE etl_stream.tables
+    ADD COLUMN on_bad_value text NOT NULL DEFAULT 'error'
+        CONSTRAINT tables_on_bad_value_check
+        CHECK (on_bad_value IN ('error', 'skip', 'quarantine'));
+ALTER TABLE etl_stream.runs
+    ADD COLUMN rows_rejected bigint NOT NULL DEFAULT 0,
+    ADD COLUMN values_changed jsonb,
+    ADD COLUMN values_rejected jsonb;
+-- text in a charset MariaDB would turn into '?' is received as bytes
+ALTER TYPE etl_stream.plan ADD ATTRIBUTE raw_charsets text[];
+-- add_table and alter_table gain on_bad_value (their 0.4.0 signatures went above)

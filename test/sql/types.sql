@@ -226,6 +226,20 @@ SELECT * FROM etl_stream.query('etl_test_strict',
   'SELECT id, dt FROM types_bad_dates WHERE id = 5') AS t(id int, dt timestamp);
 SELECT * FROM etl_stream.query('etl_test_strict',
   'SELECT id, ts FROM types_bad_dates WHERE id = 2') AS t(id int, ts timestamptz);
+-- ...and -infinity under invalid_dates '-infinity', whatever the date or
+-- time target (each conversion path: DATE into date, timestamp and
+-- timestamptz, DATETIME and TIMESTAMP into both), counted in a WARNING
+CREATE SERVER etl_test_neg_inf FOREIGN DATA WRAPPER etl_stream
+  OPTIONS (host :'mysql_host', port :'mysql_port', dbname 'etl_test',
+           invalid_dates '-infinity');
+CREATE USER MAPPING FOR CURRENT_USER SERVER etl_test_neg_inf
+  OPTIONS (user :'mysql_user', password :'mysql_password');
+SELECT * FROM etl_stream.query('etl_test_neg_inf',
+  'SELECT id, d, d, d, dt, dt, ts, ts FROM types_bad_dates ORDER BY id')
+  AS t(id int, d date, d_ts timestamp, d_tstz timestamptz, dt timestamp, dt_tstz timestamptz,
+       ts timestamptz, ts_ts timestamp);
+DROP USER MAPPING FOR CURRENT_USER SERVER etl_test_neg_inf;
+DROP SERVER etl_test_neg_inf;
 
 --
 -- SELECT NULL fits any type

@@ -18,7 +18,7 @@ cleanup() {
 	set +e
 	pg_psql -qc "DROP DATABASE IF EXISTS $DB WITH (FORCE)" >/dev/null 2>&1
 	for r in $ROLES; do pg_psql -qc "DROP ROLE IF EXISTS $r" >/dev/null 2>&1; done
-	mysql_root etl_test -e "DROP TABLE IF EXISTS ro_a, ro_b" >/dev/null 2>&1
+	mysql_root etl_test -e "DROP TABLE IF EXISTS ro_a, ro_b, ro_bad" >/dev/null 2>&1
 	if [ -n "${LOCKER:-}" ]; then kill "$LOCKER" 2>/dev/null; wait "$LOCKER" 2>/dev/null; fi
 }
 trap cleanup EXIT
@@ -183,3 +183,24 @@ tap_is "$(db -Atc "SELECT count(*) FROM etl_stream_staging.ro_a2")" 0 "and wrote
 db -qc "DROP TABLE etl_stream_staging.ro_a2"
 tap_is "$(as t_team_a -Atc "SELECT status FROM etl_stream.sync('ro_a2')")/$(db -Atc "SELECT relowner::regrole FROM pg_class WHERE oid = 'etl_stream_staging.ro_a2'::regclass")" \
 	"success/t_team_a" "once it is gone the sync makes its own, owned by t_team_a"
+
+# --- 8. rejects: the quarantined rows of team_a's table are team_a's --------
+mysql_root etl_test -e "CREATE TABLE ro_bad (id INT PRIMARY KEY, n INT, changed_at DATETIME NOT NULL);
+	INSERT INTO ro_bad VALUES (1, 5, '2024-01-01'), (2, 70000, '2024-01-01'), (3, 7, '2024-01-01')"
+out=$(as t_team_a -Atc "SELECT FROM etl_stream.add_table('ro_bad', server => 'src', source_table => 'ro_bad',
+                           watermark => 'changed_at', target_schema => 't_team_a', on_bad_value => 'quarantine')" \
+	-c "CREATE TABLE t_team_a.ro_bad (id int PRIMARY KEY, n smallint, changed_at timestamp)" \
+	-c "SELECT status || ' ' || rows_landed || ' ' || rows_rejected FROM etl_stream.sync('ro_bad')")
+echo "$out" | sed 's/^/# /'
+tap_is "$(tail -n 1 <<<"$out")" "success 2 1" "t_team_a's quarantine run lands 2 rows and rejects 1"
+tap_is "$(as t_team_a -Atc "SELECT owner || ' ' || key_text FROM etl_stream.rejects")" "t_team_a (id)=(2)" \
+	"the reject belongs to t_team_a, who sees it"
+tap_is "$(as t_team_b -Atc "SELECT count(*) FROM etl_stream.rejects")/$(as t_team_b -Atc "DELETE FROM etl_stream.rejects")" \
+	"0/DELETE 0" "t_team_b neither sees nor deletes it"
+out=$(as t_team_b -Atc "SELECT status FROM etl_stream.retry_rejects('ro_bad')")
+tap_ok "nor retries it: the table does not exist for t_team_b" grep -q 'etl_stream table "ro_bad" does not exist' <<<"$out"
+tap_is "$(as t_team_a -Atc "ALTER TABLE t_team_a.ro_bad ALTER COLUMN n TYPE integer" \
+	-c "SELECT status || ' ' || rows_landed FROM etl_stream.retry_rejects('ro_bad')" \
+	-c "SELECT count(*) FROM etl_stream.rejects" | tail -n 2 | tr '\n' ' ')" "success 1 0 " \
+	"t_team_a widens the column and retries: the row lands, the reject is gone"
+mysql_root etl_test -e "DROP TABLE ro_bad"
