@@ -199,6 +199,9 @@ typedef struct SyncRequest
 	bool		backfill;		/* a slice of a backfill: its own staging, no
 								 * direct load, newer rows win, no ANALYZE,
 								 * and other slices of the table run too */
+	bool		repair;			/* a slice reloaded by repair: delete_insert
+								 * of the range whatever the strategy, never
+								 * loaded directly (sql/objects/88_verify.sql) */
 } SyncRequest;
 
 typedef enum RunStatus
@@ -228,6 +231,7 @@ typedef struct SyncRun
 	int64		rows_unchanged;
 	int64		rows_deleted;
 	char	   *cutoff;
+	char	   *upper_bound;	/* a ranged run's end, exclusive; or NULL */
 	char	   *new_watermark;
 	const char *load_path;		/* "staging", "direct", or NULL */
 	const char *statistics;		/* "in_run", "deferred", or NULL: no ANALYZE */

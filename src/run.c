@@ -69,6 +69,7 @@ typedef struct RunPlan
 	Datum		row;			/* an etl_stream.plan */
 	Oid			rowtype;
 	char	   *cutoff;
+	char	   *upper_bound;
 	char	   *remote_sql;
 	char	   *target;
 	char	   *staging;
@@ -96,6 +97,7 @@ typedef void (*RunStep) (RunState *rs);
 
 PG_FUNCTION_INFO_V1(etl_stream_sync);
 PG_FUNCTION_INFO_V1(etl_stream_record_skipped);
+PG_FUNCTION_INFO_V1(etl_stream_repair_slice);
 
 /* ----------------------------------------------------------------
  *		SPI helpers (run_record.c uses them too)
@@ -387,15 +389,29 @@ make_plan(const RunState *rs, const char *into, RunPlan *plan)
 {
 	SqlArgs		args = reg_args(rs);
 
+	const char *staging = rs->req->backfill
+		? psprintf("etl_stream_tasks.t%lld", (long long) rs->req->task_id) : NULL;
+
 	sql_arg_text(&args, rs->req->range_from);
 	sql_arg_text(&args, rs->req->range_to);
-	sql_arg_text(&args, into);
-	sql_arg_text(&args, rs->req->backfill
-				 ? psprintf("etl_stream_tasks.t%lld", (long long) rs->req->task_id) : NULL);
-	sql_arg_text(&args, rs->req->range_on);
-	sql_arg(&args, BOOLOID, BoolGetDatum(rs->req->backfill), false);
-	exec_sql("SELECT p, p.cutoff, p.remote_sql, p.target, p.staging, p.delete_sql, p.merge_sql"
-			 "  FROM etl_stream._plan($1, $2, $3, $4, $5, $6, $7) p", &args);
+	if (rs->req->repair)
+	{
+		sql_arg_text(&args, staging);
+		sql_arg_text(&args, rs->req->range_on);
+		exec_sql("SELECT p, p.cutoff, p.remote_sql, p.target, p.staging, p.delete_sql, p.merge_sql,"
+				 "       p.upper_bound"
+				 "  FROM etl_stream._repair_plan($1, $2, $3, $4, $5) p", &args);
+	}
+	else
+	{
+		sql_arg_text(&args, into);
+		sql_arg_text(&args, staging);
+		sql_arg_text(&args, rs->req->range_on);
+		sql_arg(&args, BOOLOID, BoolGetDatum(rs->req->backfill), false);
+		exec_sql("SELECT p, p.cutoff, p.remote_sql, p.target, p.staging, p.delete_sql, p.merge_sql,"
+				 "       p.upper_bound"
+				 "  FROM etl_stream._plan($1, $2, $3, $4, $5, $6, $7) p", &args);
+	}
 	plan->row = result_row(1, &plan->rowtype);
 	plan->cutoff = result_text(2);
 	plan->remote_sql = result_text(3);
@@ -403,6 +419,7 @@ make_plan(const RunState *rs, const char *into, RunPlan *plan)
 	plan->staging = result_text(5);
 	plan->delete_sql = result_text(6);
 	plan->merge_sql = result_text(7);
+	plan->upper_bound = result_text(8);
 }
 
 /* ----------------------------------------------------------------
@@ -551,6 +568,9 @@ load_directly(RunState *rs)
 	SqlArgs		args = reg_args(rs);
 	ErrorData  *error;
 
+	/* a repair replaces the rows of its range: through staging */
+	if (rs->req->repair)
+		return false;
 	sql_arg_text(&args, rs->fresh ? rs->fresh : rs->plan.target);
 	sql_arg(&args, rs->plan.rowtype, rs->plan.row, false);
 	sql_arg(&args, BOOLOID, BoolGetDatum(rs->req->backfill), false);
@@ -777,16 +797,16 @@ run_sync(const SyncRequest *req)
 				 errmsg("etl_stream table \"%s\" is disabled", rs.reg.name),
 				 errhint("Enable it with SELECT etl_stream.enable_table(%s).",
 						 quote_literal_cstr(rs.reg.name))));
-	if ((req->range_from || req->range_to) && !rs.reg.has_watermark)
+	if ((req->range_from || req->range_to) && !rs.reg.has_watermark && req->range_on == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("etl_stream table \"%s\" has no watermark to take a range of",
 						rs.reg.name)));
 	run.table_name = rs.reg.name;
-	run.strategy = rs.reg.strategy;
+	run.strategy = req->repair ? "delete_insert" : rs.reg.strategy;
 
 	progress_begin(rs.reg.name, req->job_id, req->task_id,
-				   req->backfill ? psprintf("[%s, %s)",
+				   req->backfill || req->repair ? psprintf("[%s, %s)",
 											req->range_from ? req->range_from : "-inf",
 											req->range_to ? req->range_to : "+inf") : NULL);
 	if (!req->backfill && !wait_for_backfill(&rs))
@@ -802,6 +822,7 @@ run_sync(const SyncRequest *req)
 		rs.full_refresh = strcmp(rs.reg.strategy, "full_refresh") == 0;
 		make_plan(&rs, NULL, &rs.plan);
 		run.cutoff = rs.plan.cutoff;
+		run.upper_bound = rs.plan.upper_bound;
 		arm_run_timeout(rs.reg.timeout_ms);
 		ok = in_subtransaction(execute_step, &rs, &error);
 		timed_out = disarm_run_timeout();
@@ -854,6 +875,31 @@ etl_stream_sync(PG_FUNCTION_ARGS)
 	req.wait = !PG_ARGISNULL(1) && PG_GETARG_BOOL(1);
 	req.range_from = PG_ARGISNULL(2) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(2));
 	req.range_to = PG_ARGISNULL(3) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(3));
+	req.attempt = 1;
+	PG_RETURN_DATUM(run_sync(&req));
+}
+
+/*
+ * etl_stream._repair_slice(name text, range_from text, range_to text,
+ *                          range_on text DEFAULT NULL) RETURNS etl_stream.runs
+ *		One slice reloaded for etl_stream.repair(), in the caller's
+ *		transaction: it waits for a sync of the table going on.
+ */
+Datum
+etl_stream_repair_slice(PG_FUNCTION_ARGS)
+{
+	SyncRequest req = {0};
+
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("the name of the table to repair must not be null")));
+	req.name = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	req.wait = true;
+	req.range_from = PG_ARGISNULL(1) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(1));
+	req.range_to = PG_ARGISNULL(2) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(2));
+	req.range_on = PG_ARGISNULL(3) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(3));
+	req.repair = true;
 	req.attempt = 1;
 	PG_RETURN_DATUM(run_sync(&req));
 }
