@@ -198,6 +198,7 @@ BEGIN
         months := extract(year FROM g)::integer * 12 + extract(month FROM g)::integer;
         us := extract(day FROM g)::numeric * 86400000000
               + (extract(epoch FROM g) - extract(epoch FROM date_trunc('day', g))) * 1000000;
+        us := round(us);
         IF g IS NULL OR g <= interval '0' OR (months > 0 AND us <> 0) OR months < 0 OR us < 0
            OR (kind = 'date' AND us % 86400000000 <> 0) THEN
             RAISE EXCEPTION 'invalid grain "%" for a % column', grain, kind
@@ -209,7 +210,8 @@ BEGIN
                      WHEN us % 3600000000 = 0 THEN 'hour' WHEN us % 60000000 = 0 THEN 'minute' ELSE 'second' END;
         width := g::text;
         IF start IS NULL THEN
-            start := etl_stream._canonical(r, date_trunc(unit, lo::timestamp)::text
+            -- (no row with a value on either side: any start will do)
+            start := etl_stream._canonical(r, date_trunc(unit, coalesce(lo, '2000-01-01')::timestamp)::text
                                            || CASE kind WHEN 'timestamptz' THEN '+00' ELSE '' END);
         END IF;
         IF months > 0 THEN
