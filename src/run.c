@@ -862,19 +862,33 @@ run_sync(const SyncRequest *req)
  *                 range_from text DEFAULT NULL, range_to text DEFAULT NULL)
  *   RETURNS etl_stream.runs
  */
+/* A text argument, NULL as NULL */
+static char *
+text_arg(FunctionCallInfo fcinfo, int n)
+{
+	return PG_ARGISNULL(n) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(n));
+}
+
+/* The first argument: the table a run is of, which must be given */
+static char *
+table_name_arg(FunctionCallInfo fcinfo, const char *doing)
+{
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("the name of the table to %s must not be null", doing)));
+	return text_arg(fcinfo, 0);
+}
+
 Datum
 etl_stream_sync(PG_FUNCTION_ARGS)
 {
 	SyncRequest req = {0};
 
-	if (PG_ARGISNULL(0))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("the name of the table to sync must not be null")));
-	req.name = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	req.name = table_name_arg(fcinfo, "sync");
 	req.wait = !PG_ARGISNULL(1) && PG_GETARG_BOOL(1);
-	req.range_from = PG_ARGISNULL(2) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(2));
-	req.range_to = PG_ARGISNULL(3) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(3));
+	req.range_from = text_arg(fcinfo, 2);
+	req.range_to = text_arg(fcinfo, 3);
 	req.attempt = 1;
 	PG_RETURN_DATUM(run_sync(&req));
 }
@@ -890,15 +904,11 @@ etl_stream_repair_slice(PG_FUNCTION_ARGS)
 {
 	SyncRequest req = {0};
 
-	if (PG_ARGISNULL(0))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("the name of the table to repair must not be null")));
-	req.name = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	req.name = table_name_arg(fcinfo, "repair");
 	req.wait = true;
-	req.range_from = PG_ARGISNULL(1) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(1));
-	req.range_to = PG_ARGISNULL(2) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(2));
-	req.range_on = PG_ARGISNULL(3) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(3));
+	req.range_from = text_arg(fcinfo, 1);
+	req.range_to = text_arg(fcinfo, 2);
+	req.range_on = text_arg(fcinfo, 3);
 	req.repair = true;
 	req.attempt = 1;
 	PG_RETURN_DATUM(run_sync(&req));

@@ -25,15 +25,13 @@ DECLARE
     invalid text;
 BEGIN
     FOR c IN
-        SELECT d.name AS col, upper(d.mysql_type) AS my, format_type(a.atttypid, a.atttypmod) AS pg,
-               y.typtype, u.o
+        SELECT d.name AS col, upper(d.mysql_type) AS my, format_type(a.atttypid, a.atttypmod) AS pg
           FROM unnest(t.columns) WITH ORDINALITY u(c, o)
           JOIN etl_stream.describe(t.server,
                    format('SELECT %s FROM %s LIMIT 0',
                           (SELECT string_agg(etl_stream.mysql_ident(x), ', ') FROM unnest(t.columns) x),
                           etl_stream._source_name(t))) d ON d.position = u.o
           JOIN pg_attribute a ON a.attrelid = target AND a.attname = u.c AND NOT a.attisdropped
-          JOIN pg_type y ON y.oid = a.atttypid
          ORDER BY u.o
     LOOP
         name := c.col;
@@ -404,19 +402,10 @@ DECLARE
     job bigint;
     n integer := 0;
 BEGIN
-    IF NOT t.enabled THEN
-        RAISE EXCEPTION 'etl_stream table "%" is disabled', t.name
-            USING ERRCODE = 'object_not_in_prerequisite_state',
-                  HINT = format('Enable it with SELECT etl_stream.enable_table(%L).', t.name);
-    END IF;
+    PERFORM etl_stream._check_sliceable(t, 'repaired slice by slice');
     IF parallel IS NULL OR parallel < 0 THEN
         RAISE EXCEPTION 'parallel must be 0 or more, not %', coalesce(parallel::text, 'NULL')
             USING ERRCODE = 'invalid_parameter_value';
-    END IF;
-    IF t.strategy = 'full_refresh' THEN
-        RAISE EXCEPTION 'etl_stream table "%" cannot be repaired by slices: its strategy is full_refresh', t.name
-            USING ERRCODE = 'feature_not_supported',
-                  HINT = format('Sync it with SELECT etl_stream.sync(%L): every run replaces the whole target.', t.name);
     END IF;
     on_col := (etl_stream._verify_slicing(t, range_from, range_to, grain)).on_col;
     IF parallel > 0 THEN
