@@ -119,6 +119,15 @@ tap_is "$(db -Atc "SELECT bad('vf_name')")" "[,) 3/3" "vf_name: one slice for th
 tap_is "$(db -Atc "SELECT status FROM etl_stream.repair('vf_name')")|$(db -Atc "SELECT bad('vf_name')")|$(db -Atc "SELECT label FROM vf_name WHERE code = 'b'")" \
 	"success|none|TWO" "its repair reloads the whole table"
 
+# --- a table without a watermark, sliced by its integer key
+mysql_root etl_test -e "UPDATE types_int SET i = 7 WHERE id = 3"
+tap_is "$(db -Atc "SELECT bad('types_int')")" "[3,4) 1/1" "types_int: slices of its key, the changed row's found"
+tap_is "$(db -Atc "SELECT format('%s %s', slice_from, status) FROM etl_stream.repair('types_int')")|$(db -Atc "SELECT format('%s %s-%s', strategy, cutoff, upper_bound) FROM etl_stream.runs WHERE table_name = 'types_int' ORDER BY run_id DESC LIMIT 1")|$(db -Atc "SELECT i FROM types_int WHERE id = 3")" \
+	"3 success|delete_insert 3-4|7" "its repair reloads that key range alone"
+mysql_root etl_test -e "UPDATE types_int SET i = 0 WHERE id = 3"
+tap_is "$(db -Atc "SELECT count(*) FROM etl_stream.repair('types_int')")|$(db -Atc "SELECT bad('types_int')")" "1|none" \
+	"put back at the source, repaired again: equal"
+
 # --- every type, NULLs and unsigned values included, and the wide table
 tap_is "$(db -Atc "SELECT string_agg(x, ' ') FROM unnest(string_to_array('$TYPE_TABLES vf_wide', ' ')) x WHERE bad(x) <> 'none'")" "" \
 	"the type tables and the 166-column table verify as equal when freshly synced"
