@@ -212,6 +212,13 @@ BEGIN
             start := etl_stream._canonical(r, date_trunc(unit, coalesce(lo, '2000-01-01')::timestamp)::text
                                            || CASE kind WHEN 'timestamptz' THEN '+00' ELSE '' END);
         END IF;
+        -- months are counted as MySQL's TIMESTAMPDIFF counts whole ones:
+        -- the same on both sides only from the start of a month
+        IF months > 0 AND date_trunc('month', start::timestamp) <> start::timestamp THEN
+            RAISE EXCEPTION 'range_from % does not begin a month, as a grain of months needs', range_from
+                USING ERRCODE = 'invalid_parameter_value',
+                      HINT = 'Start the range on the first of a month at midnight, or give a grain of days.';
+        END IF;
         IF months > 0 THEN
             mysql_slice := format('(TIMESTAMPDIFF(MONTH, %s, %s) DIV %s)', etl_stream._mysql_value(r, start), m, months);
             pg_t := format('div((extract(year FROM %1$s) - %2$s) * 12 + extract(month FROM %1$s) - %3$s, %4$s)',

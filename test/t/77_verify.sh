@@ -68,6 +68,10 @@ tap_is "$(db -Atc "SELECT string_agg(format('%s %s', to_char(slice_from::timesta
 	"03 00 25,03 06 25,03 12 25,03 18 25" "vf_time: a range in slices of 6 hours"
 out=$(db -Atc "SELECT * FROM etl_stream.verify('vf_time', grain => '1 month 1 day')" 2>&1 || true)
 tap_ok "a grain that mixes months and days is refused" grep -q 'invalid grain "1 month 1 day" for a timestamp column' <<<"$out"
+out=$(db -Atc "SELECT * FROM etl_stream.verify('vf_time', '2024-03-05', grain => '1 month')" 2>&1 || true)
+tap_ok "a grain of months from the middle of a month is refused" grep -q 'range_from 2024-03-05 does not begin a month' <<<"$out"
+tap_is "$(db -Atc "SELECT string_agg(format('%s %s %s', left(slice_from, 10), source_rows, ok), ',') FROM etl_stream.verify('vf_time', '2024-03-01', grain => '1 month')")" \
+	"2024-03-01 1000 t" "a grain of months"
 
 # --- a sync misses a change that kept its watermark; verify does not
 mysql_root etl_test <<'SQL'
