@@ -38,6 +38,7 @@ my @measures = (
 	[f_sync_inrun => 'f. the same with etl_stream.deferred_analyze = off (ANALYZE inside the run)'],
 	[f_sync_noanalyze => 'f. the same with etl_stream.analyze_threshold = -1 (statistics left to autovacuum)'],
 	[f_sync_compressed => 'f. the same as the defaults into create_target(compress => true)\'s table (default storage)'],
+	[i_verify => 'i. etl_stream.verify of the synced target: ~100 slices of `update_time`, count and checksum computed by each engine'],
 	[h_backfill_w1 => 'h. etl_stream.backfill, 16 slices, 1 worker, until job_wait returns'],
 	[h_backfill_w2 => 'h. the same, 2 workers'],
 	[h_backfill_w4 => 'h. the same, 4 workers'],
@@ -262,6 +263,10 @@ for my $t ($wide, $narrow) {
 		target("`$t`: backfill with $w worker(s), speed-up against the serial sync",
 			ratio(secs('f_sync', $t), secs("h_backfill_w$w", $t))) if get("h_backfill_w$w", $t);
 	}
+	target("`$t`: verify ÷ the full pull of the same table (a)", ratio(secs('i_verify', $t), secs('a_read', $t)))
+		if get('i_verify', $t);
+	target("`$t`: verify ÷ whole initial sync (defaults)", ratio(secs('i_verify', $t), secs('f_sync', $t)))
+		if get('i_verify', $t);
 	my $wmax = maxof(map { my $x = get("h_backfill_w$_", $t); $x ? $x->{worker_max_mb} : undef } 1, 2, 4);
 	target("`$t`: backfill, largest private peak of any worker running slices", $wmax, '<', 64, ' MB') if defined $wmax;
 }

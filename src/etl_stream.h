@@ -250,6 +250,9 @@ typedef struct SyncRequest
 								 * and other slices of the table run too */
 	bool		retry_rejects;	/* fetch again the rows of etl_stream.rejects:
 								 * staging, merged by key, no watermark move */
+	bool		repair;			/* a slice reloaded by repair: delete_insert
+								 * of the range whatever the strategy, never
+								 * loaded directly (sql/objects/88_verify.sql) */
 } SyncRequest;
 
 typedef enum RunStatus
@@ -279,6 +282,7 @@ typedef struct SyncRun
 	int64		rows_unchanged;
 	int64		rows_deleted;
 	char	   *cutoff;
+	char	   *upper_bound;	/* a ranged run's end, exclusive; or NULL */
 	char	   *new_watermark;
 	const char *load_path;		/* "staging", "direct", or NULL */
 	const char *statistics;		/* "in_run", "deferred", or NULL: no ANALYZE */

@@ -70,6 +70,7 @@ typedef struct RunPlan
 	Datum		row;			/* an etl_stream.plan */
 	Oid			rowtype;
 	char	   *cutoff;
+	char	   *upper_bound;
 	char	   *remote_sql;
 	char	   *target;
 	char	   *staging;
@@ -100,6 +101,7 @@ typedef void (*RunStep) (RunState *rs);
 PG_FUNCTION_INFO_V1(etl_stream_sync);
 PG_FUNCTION_INFO_V1(etl_stream_record_skipped);
 PG_FUNCTION_INFO_V1(etl_stream_retry_rejects);
+PG_FUNCTION_INFO_V1(etl_stream_repair_slice);
 
 /* ----------------------------------------------------------------
  *		SPI helpers (run_record.c uses them too)
@@ -420,7 +422,7 @@ lock_registration(RunState *rs)
 #define PLAN_COLUMNS \
 	"SELECT p, p.cutoff, p.remote_sql, p.target, p.staging, p.delete_sql, p.merge_sql," \
 	"       ARRAY(SELECT c FROM unnest(($1).columns, p.raw_charsets) u(c, cs) WHERE cs IS NOT NULL)," \
-	"       array_remove(p.raw_charsets, NULL)"
+	"       array_remove(p.raw_charsets, NULL), p.upper_bound"
 
 /* The plan from SPI's first row of PLAN_COLUMNS */
 static void
@@ -435,6 +437,7 @@ read_plan(RunPlan *plan)
 	plan->merge_sql = result_text(7);
 	plan->raw_columns = result_text_list(8);
 	plan->raw_charsets = result_text_list(9);
+	plan->upper_bound = result_text(10);
 }
 
 /*
@@ -448,17 +451,28 @@ make_plan(const RunState *rs, const char *into, RunPlan *plan)
 {
 	SqlArgs		args = reg_args(rs);
 
+	const char *staging = rs->req->backfill
+		? psprintf("etl_stream_tasks.t%lld", (long long) rs->req->task_id) : NULL;
+
 	sql_arg_text(&args, rs->req->range_from);
 	sql_arg_text(&args, rs->req->range_to);
-	sql_arg_text(&args, into);
-	sql_arg_text(&args, rs->req->backfill
-				 ? psprintf("etl_stream_tasks.t%lld", (long long) rs->req->task_id) : NULL);
-	sql_arg_text(&args, rs->req->range_on);
-	sql_arg(&args, BOOLOID, BoolGetDatum(rs->req->backfill), false);
-	if (rs->req->retry_rejects)
-		exec_sql(PLAN_COLUMNS "  FROM etl_stream._retry_plan($1) p", &args);
+	if (rs->req->repair)
+	{
+		sql_arg_text(&args, staging);
+		sql_arg_text(&args, rs->req->range_on);
+		exec_sql(PLAN_COLUMNS "  FROM etl_stream._repair_plan($1, $2, $3, $4, $5) p", &args);
+	}
 	else
-		exec_sql(PLAN_COLUMNS "  FROM etl_stream._plan($1, $2, $3, $4, $5, $6, $7) p", &args);
+	{
+		sql_arg_text(&args, into);
+		sql_arg_text(&args, staging);
+		sql_arg_text(&args, rs->req->range_on);
+		sql_arg(&args, BOOLOID, BoolGetDatum(rs->req->backfill), false);
+		if (rs->req->retry_rejects)
+			exec_sql(PLAN_COLUMNS "  FROM etl_stream._retry_plan($1) p", &args);
+		else
+			exec_sql(PLAN_COLUMNS "  FROM etl_stream._plan($1, $2, $3, $4, $5, $6, $7) p", &args);
+	}
 	read_plan(plan);
 }
 
@@ -667,6 +681,9 @@ load_directly(RunState *rs)
 	SqlArgs		args = reg_args(rs);
 	ErrorData  *error;
 
+	/* a repair replaces the rows of its range: through staging */
+	if (rs->req->repair)
+		return false;
 	sql_arg_text(&args, rs->fresh ? rs->fresh : rs->plan.target);
 	sql_arg(&args, rs->plan.rowtype, rs->plan.row, false);
 	sql_arg(&args, BOOLOID, BoolGetDatum(rs->req->backfill), false);
@@ -929,16 +946,16 @@ run_sync(const SyncRequest *req)
 				 errmsg("etl_stream table \"%s\" is disabled", rs.reg.name),
 				 errhint("Enable it with SELECT etl_stream.enable_table(%s).",
 						 quote_literal_cstr(rs.reg.name))));
-	if ((req->range_from || req->range_to) && !rs.reg.has_watermark)
+	if ((req->range_from || req->range_to) && !rs.reg.has_watermark && req->range_on == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("etl_stream table \"%s\" has no watermark to take a range of",
 						rs.reg.name)));
 	run.table_name = rs.reg.name;
-	run.strategy = rs.reg.strategy;
+	run.strategy = req->repair ? "delete_insert" : rs.reg.strategy;
 
 	progress_begin(rs.reg.name, req->job_id, req->task_id,
-				   req->backfill ? psprintf("[%s, %s)",
+				   req->backfill || req->repair ? psprintf("[%s, %s)",
 											req->range_from ? req->range_from : "-inf",
 											req->range_to ? req->range_to : "+inf") : NULL);
 	if (!req->backfill && !wait_for_backfill(&rs))
@@ -960,6 +977,7 @@ run_sync(const SyncRequest *req)
 		/* rejects name the run before it is recorded */
 		run.run_id = result_int8_of("SELECT nextval('etl_stream.runs_run_id_seq')");
 		run.cutoff = rs.plan.cutoff;
+		run.upper_bound = rs.plan.upper_bound;
 		arm_run_timeout(rs.reg.timeout_ms);
 		ok = in_subtransaction(execute_step, &rs, &error);
 		timed_out = disarm_run_timeout();
@@ -1004,19 +1022,54 @@ run_sync(const SyncRequest *req)
  *                 range_from text DEFAULT NULL, range_to text DEFAULT NULL)
  *   RETURNS etl_stream.runs
  */
+/* A text argument, NULL as NULL */
+static char *
+text_arg(FunctionCallInfo fcinfo, int n)
+{
+	return PG_ARGISNULL(n) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(n));
+}
+
+/* The first argument: the table a run is of, which must be given */
+static char *
+table_name_arg(FunctionCallInfo fcinfo, const char *doing)
+{
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("the name of the table to %s must not be null", doing)));
+	return text_arg(fcinfo, 0);
+}
+
 Datum
 etl_stream_sync(PG_FUNCTION_ARGS)
 {
 	SyncRequest req = {0};
 
-	if (PG_ARGISNULL(0))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("the name of the table to sync must not be null")));
-	req.name = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	req.name = table_name_arg(fcinfo, "sync");
 	req.wait = !PG_ARGISNULL(1) && PG_GETARG_BOOL(1);
-	req.range_from = PG_ARGISNULL(2) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(2));
-	req.range_to = PG_ARGISNULL(3) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(3));
+	req.range_from = text_arg(fcinfo, 2);
+	req.range_to = text_arg(fcinfo, 3);
+	req.attempt = 1;
+	PG_RETURN_DATUM(run_sync(&req));
+}
+
+/*
+ * etl_stream._repair_slice(name text, range_from text, range_to text,
+ *                          range_on text DEFAULT NULL) RETURNS etl_stream.runs
+ *		One slice reloaded for etl_stream.repair(), in the caller's
+ *		transaction: it waits for a sync of the table going on.
+ */
+Datum
+etl_stream_repair_slice(PG_FUNCTION_ARGS)
+{
+	SyncRequest req = {0};
+
+	req.name = table_name_arg(fcinfo, "repair");
+	req.wait = true;
+	req.range_from = text_arg(fcinfo, 1);
+	req.range_to = text_arg(fcinfo, 2);
+	req.range_on = text_arg(fcinfo, 3);
+	req.repair = true;
 	req.attempt = 1;
 	PG_RETURN_DATUM(run_sync(&req));
 }

@@ -706,6 +706,7 @@ typedef struct ClaimedTask
 	int			attempt;
 	bool		wait;
 	bool		backfill;
+	bool		repair;
 } ClaimedTask;
 
 static void
@@ -770,7 +771,7 @@ claim_task(int64 job_id, ClaimedTask *task, bool *waiting, MemoryContext cxt)
 			 "                                          AND d.state <> 'done')"
 			 "                     ORDER BY c.position FOR UPDATE SKIP LOCKED LIMIT 1)"
 			 " RETURNING t.task_id, t.table_name, t.range_on, t.range_from, t.range_to,"
-			 "           t.attempts, j.wait, j.kind = 'backfill'",
+			 "           t.attempts, j.wait, j.kind IN ('backfill', 'repair'), j.kind = 'repair'",
 			 &args);
 	claimed = SPI_processed > 0;
 	if (claimed)
@@ -783,6 +784,7 @@ claim_task(int64 job_id, ClaimedTask *task, bool *waiting, MemoryContext cxt)
 		task->attempt = atoi(copy_result(6, cxt));
 		task->wait = strcmp(copy_result(7, cxt), "t") == 0;
 		task->backfill = strcmp(copy_result(8, cxt), "t") == 0;
+		task->repair = strcmp(copy_result(9, cxt), "t") == 0;
 		args.n = 1;
 		exec_sql("UPDATE etl_stream.jobs SET state = 'running',"
 				 "       started_at = coalesce(started_at, now())"
@@ -845,6 +847,7 @@ run_task(int64 job_id, const ClaimedTask *task, MemoryContext cxt)
 	req.job_id = job_id;
 	req.task_id = task->task_id;
 	req.backfill = task->backfill;
+	req.repair = task->repair;
 
 	PG_TRY();
 	{

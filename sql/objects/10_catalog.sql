@@ -124,7 +124,8 @@ CREATE TABLE etl_stream.runs (
     owner           name NOT NULL DEFAULT current_user,  -- (0.5.0) the registration's owner
     rows_rejected   bigint NOT NULL DEFAULT 0,  -- (0.5.0) left out by on_bad_value (skip, quarantine)
     values_changed  jsonb,              -- (0.5.0) per column: values invalid_dates changed (a success)
-    values_rejected jsonb               -- (0.5.0) per column: rows left out for one of its values
+    values_rejected jsonb,              -- (0.5.0) per column: rows left out for one of its values
+    upper_bound     text                -- (0.5.0) a ranged run (a backfill slice, a repair): its end, exclusive
 );
 CREATE INDEX runs_table_name_finished_at_idx ON etl_stream.runs (table_name, finished_at);
 CREATE INDEX runs_finished_at_idx ON etl_stream.runs (finished_at);

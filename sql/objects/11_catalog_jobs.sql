@@ -14,7 +14,7 @@ CREATE SCHEMA etl_stream_tasks;
 
 CREATE TABLE etl_stream.jobs (
     job_id          bigserial PRIMARY KEY,
-    kind            text NOT NULL CHECK (kind IN ('backfill', 'sync_all')),
+    kind            text NOT NULL CHECK (kind IN ('backfill', 'sync_all', 'repair')),
     tables          text[] NOT NULL,
     owner           name NOT NULL DEFAULT current_user,
     state           text NOT NULL DEFAULT 'queued'

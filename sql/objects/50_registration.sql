@@ -353,6 +353,25 @@ BEGIN
 END
 $$;
 
+-- What runs slice by slice (backfill, repair) refuses a disabled table,
+-- and a full_refresh one: each slice's run would replace the whole target
+CREATE OR REPLACE FUNCTION etl_stream._check_sliceable(t etl_stream.tables, doing text) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF NOT t.enabled THEN
+        RAISE EXCEPTION 'etl_stream table "%" is disabled', t.name
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  HINT = format('Enable it with SELECT etl_stream.enable_table(%L).', t.name);
+    END IF;
+    IF t.strategy = 'full_refresh' THEN
+        RAISE EXCEPTION 'etl_stream table "%" cannot be %: its strategy is full_refresh', t.name, doing
+            USING ERRCODE = 'feature_not_supported',
+                  DETAIL = 'A full_refresh run replaces the whole target, so slices cannot add up.',
+                  HINT = format('Sync it with SELECT etl_stream.sync(%L), or register it with strategy delete_insert or merge.', t.name);
+    END IF;
+END
+$$;
+
 CREATE OR REPLACE FUNCTION etl_stream.disable_table(name text) RETURNS etl_stream.tables
 LANGUAGE sql
 AS $$ SELECT etl_stream.alter_table(name, enabled => false) $$;

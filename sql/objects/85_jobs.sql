@@ -115,21 +115,10 @@ DECLARE
     job bigint;
     n integer;
 BEGIN
-    IF NOT t.enabled THEN
-        RAISE EXCEPTION 'etl_stream table "%" is disabled', t.name
-            USING ERRCODE = 'object_not_in_prerequisite_state',
-                  HINT = format('Enable it with SELECT etl_stream.enable_table(%L).', t.name);
-    END IF;
+    PERFORM etl_stream._check_sliceable(t, 'backfilled');
     IF workers IS NULL OR workers < 1 THEN
         RAISE EXCEPTION 'workers must be at least 1, not %', coalesce(workers::text, 'NULL')
             USING ERRCODE = 'invalid_parameter_value';
-    END IF;
-    -- each slice of a full_refresh table would replace the whole target
-    IF t.strategy = 'full_refresh' THEN
-        RAISE EXCEPTION 'etl_stream table "%" cannot be backfilled: its strategy is full_refresh', t.name
-            USING ERRCODE = 'feature_not_supported',
-                  DETAIL = 'A full_refresh run replaces the whole target, so slices cannot add up.',
-                  HINT = format('Sync it with SELECT etl_stream.sync(%L), or register it with strategy delete_insert or merge.', t.name);
     END IF;
     PERFORM etl_stream._check_worker_role(current_user);
 

@@ -56,3 +56,9 @@ ALTER TABLE etl_stream.runs
 -- text in a charset MariaDB would turn into '?' is received as bytes
 ALTER TYPE etl_stream.plan ADD ATTRIBUTE raw_charsets text[];
 -- add_table and alter_table gain on_bad_value (their 0.4.0 signatures went above)
+
+-- == verify: a ranged run records its upper bound; repair is a kind of job
+ALTER TABLE etl_stream.runs ADD COLUMN upper_bound text;
+ALTER TABLE etl_stream.jobs
+    DROP CONSTRAINT jobs_kind_check,
+    ADD CONSTRAINT jobs_kind_check CHECK (kind IN ('backfill', 'sync_all', 'repair'));
