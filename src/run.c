@@ -61,6 +61,7 @@ typedef struct Registration
 	char	   *label;			/* 'table "x" (MySQL `t`)', for messages */
 	int64		timeout_ms;		/* the run's timeout; 0: none */
 	char	   *timeout_text;	/* as the user wrote it, for messages */
+	bool		follows_deletes;	/* deletes is 'delete' or 'flag' */
 } Registration;
 
 /* What etl_stream._plan() made of it */
@@ -314,7 +315,8 @@ read_registration(const char *name, const char *lock, Registration *reg)
 	exec_sql(psprintf("SELECT t, t.name, t.server, t.strategy, t.enabled,"
 					  "       t.watermark IS NOT NULL, t.high_watermark, t.key_columns,"
 					  "       format('table \"%%s\" (MySQL %%s)', t.name, etl_stream._source_name(t)),"
-					  "       coalesce(ceil(extract(epoch FROM t.timeout) * 1000)::bigint, 0), t.timeout"
+					  "       coalesce(ceil(extract(epoch FROM t.timeout) * 1000)::bigint, 0), t.timeout,"
+					  "       t.deletes <> 'keep'"
 					  "  FROM etl_stream.tables t WHERE t.name = $1 %s",
 					  lock ? lock : ""),
 			 &args);
@@ -336,6 +338,7 @@ read_registration(const char *name, const char *lock, Registration *reg)
 	reg->label = result_text(9);
 	reg->timeout_ms = result_int8(10);
 	reg->timeout_text = result_text(11);
+	reg->follows_deletes = DatumGetBool(result_datum(12, &isnull));
 	return true;
 }
 
@@ -570,12 +573,30 @@ load_directly(RunState *rs)
 	run->load_path = NULL;
 	run->rows_inserted = 0;
 	run->rows_deleted = 0;
+	run->rows_flagged = 0;
 	memset(&run->counts, 0, sizeof(LandCounts));
 	run->phase_s[RUN_PHASE_PULL] = -1;
 	begin_phase(run, RUN_PHASE_PULL);
 	return false;
 }
 
+
+/*
+ * deletes => 'delete' or 'flag': the target rows of the window the batch
+ * did not bring, and that MySQL does not have, are deleted or flagged
+ * (etl_stream._follow_deletes), under the merge lock the merge took.  A
+ * direct load never gets here: its target was empty.
+ */
+static void
+follow_deletes(RunState *rs)
+{
+	SqlArgs		args = reg_args(rs);
+
+	sql_arg(&args, rs->plan.rowtype, rs->plan.row, false);
+	exec_sql("SELECT d.deleted, d.flagged FROM etl_stream._follow_deletes($1, $2) d", &args);
+	rs->run->rows_deleted += result_int8(1);
+	rs->run->rows_flagged = result_int8(2);
+}
 
 /* The batch in staging into the target, by the table's strategy */
 static void
@@ -606,6 +627,8 @@ merge_staging(RunState *rs)
 	run->rows_unchanged = batch - run->rows_inserted - run->rows_updated;
 	if (rs->fresh != NULL)
 		swap_in_fresh(rs);
+	if (rs->reg.follows_deletes && !rs->req->backfill)
+		follow_deletes(rs);
 }
 
 /*
@@ -618,7 +641,8 @@ finish_run(RunState *rs)
 {
 	SyncRun    *run = rs->run;
 	SqlArgs		args = {0};
-	int64		changed = run->rows_inserted + run->rows_updated + run->rows_deleted;
+	int64		changed = run->rows_inserted + run->rows_updated + run->rows_deleted +
+		run->rows_flagged;
 	char	   *reltuples;
 
 	run->new_watermark = rs->reg.high_watermark;
@@ -822,7 +846,7 @@ run_sync(const SyncRequest *req)
 			}
 			run.error = error;
 			run.rows_inserted = run.rows_updated = 0;
-			run.rows_unchanged = run.rows_deleted = 0;
+			run.rows_unchanged = run.rows_deleted = run.rows_flagged = 0;
 			run.new_watermark = rs.reg.high_watermark;
 		}
 	}

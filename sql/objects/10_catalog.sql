@@ -55,6 +55,8 @@ CREATE TABLE etl_stream.tables (
                     CHECK (retry_backoff > '0'),
     timeout         interval                        -- a run past it is stopped; NULL: none
                     CHECK (timeout > '0'),
+    deletes         text NOT NULL DEFAULT 'keep'    -- rows gone from MySQL: see _delete_policies()
+                    CONSTRAINT tables_deletes_check CHECK (deletes IN ('keep', 'delete', 'flag')),
     CHECK (watermark IS NOT NULL OR strategy <> 'merge'),
     CHECK ((watermark IS NULL) = (watermark_kind IS NULL)),
     CHECK (columns <> '{}' AND cardinality(columns) = cardinality(column_types)),
@@ -63,7 +65,8 @@ CREATE TABLE etl_stream.tables (
     CHECK (cardinality(key_columns) > 0 OR strategy IN ('append', 'full_refresh')),
     CONSTRAINT tables_strategy_check CHECK (strategy = ANY (etl_stream._strategies())),
     CONSTRAINT tables_watermark_kind_check
-        CHECK (watermark_kind IS NULL OR etl_stream._is_watermark_kind(watermark_kind))
+        CHECK (watermark_kind IS NULL OR etl_stream._is_watermark_kind(watermark_kind)),
+    CONSTRAINT tables_deletes_strategy_check CHECK (deletes = 'keep' OR strategy = 'merge')
 );
 SELECT pg_catalog.pg_extension_config_dump('etl_stream.tables', '');
 
@@ -87,7 +90,7 @@ CREATE TABLE etl_stream.runs (
     rows_inserted   bigint NOT NULL DEFAULT 0,
     rows_updated    bigint NOT NULL DEFAULT 0,
     rows_unchanged  bigint NOT NULL DEFAULT 0,
-    rows_deleted    bigint NOT NULL DEFAULT 0,
+    rows_deleted    bigint NOT NULL DEFAULT 0,  -- replaced (delete_insert, full_refresh), or gone from MySQL (merge)
     cutoff          text,               -- lower bound used, NULL: everything
     new_watermark   text,
     connect_s       double precision,
@@ -108,7 +111,8 @@ CREATE TABLE etl_stream.runs (
     attempt         integer NOT NULL DEFAULT 1,
     job_id          bigint,
     task_id         bigint,
-    statistics      text CHECK (statistics IN ('in_run', 'deferred'))  -- how the run ANALYZEd, if it did
+    statistics      text CHECK (statistics IN ('in_run', 'deferred')),  -- how the run ANALYZEd, if it did
+    rows_flagged    bigint NOT NULL DEFAULT 0   -- deletes => 'flag': rows given a _deleted_at
 );
 CREATE INDEX runs_table_name_finished_at_idx ON etl_stream.runs (table_name, finished_at);
 CREATE INDEX runs_finished_at_idx ON etl_stream.runs (finished_at);

@@ -45,7 +45,8 @@ tap_is "$(old -Atc "SELECT extversion FROM pg_extension WHERE extname = 'etl_str
 state() {
 	pg_psql -d "$1" -Atc "
 	  -- the columns later releases added are left out (their defaults are checked below)
-	  SELECT 'table ' || (to_jsonb(t) - 'created_at' - 'depends_on' - 'retries' - 'retry_backoff' - 'timeout')::text
+	  SELECT 'table ' || (to_jsonb(t) - 'created_at' - 'depends_on' - 'retries' - 'retry_backoff' - 'timeout'
+	                              - 'deletes')::text
 	    FROM etl_stream.tables t
 	  UNION ALL
 	  SELECT 'run ' || jsonb_build_object('id', run_id, 'table', table_name, 'status', status,
@@ -117,6 +118,8 @@ done
 tap_is "$(state $OLD)" "$before" "the registrations, watermarks and runs are kept"
 tap_is "$(old -AtF' ' -c "SELECT DISTINCT depends_on, retries, retry_backoff, timeout IS NULL FROM etl_stream.tables")" \
 	"{} 3 00:00:30 t" "the columns added since have their defaults: no dependencies, 3 retries after 30 s, no timeout"
+tap_is "$(old -Atc "SELECT DISTINCT deletes FROM etl_stream.tables")" keep \
+	"deletes (0.5.0) has its default: rows deleted on MySQL are kept, as before"
 mysql_etl etl_test -e "INSERT INTO up_orders VALUES (201, 'new', 1201); UPDATE up_orders SET v = 'changed', update_time = 1202 WHERE id = 3"
 tap_is "$(old -Atc "SELECT status, cutoff, rows_inserted, rows_updated, new_watermark, attempt FROM etl_stream.sync('up_orders')")" \
 	"success|1195|1|1|1202|1" "the upgraded database syncs on from the kept watermark (cutoff 1200 - 5)"
