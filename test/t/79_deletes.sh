@@ -114,6 +114,25 @@ tap_is "$(q "SELECT state, tasks_total, rows_merged FROM etl_stream.job_wait($jo
 tap_is "$(q "SELECT string_agg(a || b, ',' ORDER BY a, b) FROM d_pair")" \
 	"$(my "SELECT GROUP_CONCAT(CONCAT(a, b) ORDER BY a, BINARY b) FROM del_pair")" "the target has exactly the source's keys"
 
+# resumable: a job whose ranges after the first failed (as if its worker
+# had been killed) runs only those again on job_resume
+my "DELETE FROM del_pair WHERE ver = 52"
+job=$(db -qAt <<'SQL'
+BEGIN;
+SELECT etl_stream.sweep_deletes('d_pair', chunk => 7, workers => 2);
+UPDATE etl_stream.tasks SET state = 'failed', message = 'as if killed'
+ WHERE job_id = (SELECT max(job_id) FROM etl_stream.jobs) AND position > 1;
+COMMIT;
+SQL
+)
+tap_is "$(q "SELECT state, tasks_done FROM etl_stream.job_wait($job, '60 s')")/$(q "SELECT count(*) FROM d_pair")" \
+	"failed 1/55" "a sweep with failed ranges ends failed, the row in them still there"
+q "SELECT etl_stream.job_resume($job)" >/dev/null
+tap_is "$(q "SELECT state, tasks_done, rows_merged FROM etl_stream.job_wait($job, '60 s')")/$(q "SELECT count(*) FROM d_pair")" \
+	"done 8 1/54" "job_resume runs the failed ranges (8 of 7 keys for 55 rows) and removes the row"
+tap_is "$(q "SELECT count(*), count(DISTINCT task_id) FROM etl_stream.runs WHERE job_id = $job")" "8 8" \
+	"each range ran once: the one done before is not run again"
+
 # --- what is refused ------------------------------------------------------
 err() { db -Atc "$1" 2>&1 >/dev/null | sed -n 's/^ERROR:  //p' | head -n 1; }
 tap_is "$(err "SELECT etl_stream.add_table('x', server => 'src', source_table => 'del_src', strategy => 'append', deletes => 'delete')")" \
