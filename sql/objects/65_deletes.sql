@@ -193,8 +193,11 @@ $$;
 -- task's range, the target's keys of the same range that are not among
 -- them, and of those the ones MySQL does not have, deleted or flagged.  An
 -- open end of the range is the target's first or last key, read now.
--- Records the chunk as a run (strategy 'sweep_deletes') and returns it; a
--- failure is recorded as a failed run (a cancel is raised on).
+-- The comparison needs no lock (a row a sync merges meanwhile is only
+-- ever a candidate MySQL confirms); the target's merge lock is taken for
+-- the confirmation and the removal.  Records the chunk as a run (strategy
+-- 'sweep_deletes') and returns it; a failure is recorded as a failed run
+-- (a cancel is raised on).
 --
 CREATE OR REPLACE FUNCTION etl_stream._sweep_chunk(task bigint, attempt integer DEFAULT 1)
 RETURNS etl_stream.runs
@@ -238,8 +241,6 @@ BEGIN
                       DETAIL = 'Its deletes policy was changed to keep after the sweep began.';
         END IF;
         q := etl_stream._key_sql(t);
-        -- no sync merges into the target while its rows are compared
-        PERFORM etl_stream._lock_target_for_merge(t);
         phase_at := clock_timestamp();
         lo := coalesce(etl_stream._key_bound(t, k.range_from), etl_stream._target_end_key(t, false));
         hi := etl_stream._key_bound(t, k.range_to);
@@ -263,6 +264,11 @@ BEGIN
               USING t.server, remote;
             r.pull_s := extract(epoch FROM clock_timestamp() - phase_at);
             phase_at := clock_timestamp();
+            -- from the confirmation to the commit no merge brings a key
+            -- back: the ranges compare side by side, and remove in turn
+            IF my_keys IS NOT NULL THEN
+                PERFORM etl_stream._lock_target_for_merge(t);
+            END IF;
             n := etl_stream._remove_missing(t, my_keys, pg_keys);
             r.merge_s := extract(epoch FROM clock_timestamp() - phase_at);
             IF t.deletes = 'flag' THEN
