@@ -92,6 +92,37 @@ LANGUAGE sql
 AS $$ SELECT pg_advisory_xact_lock((1163152467::bigint << 32) | etl_stream._target_name(t)::regclass::oid::bigint) $$;
 
 --
+-- The query of a sync's candidates: the target rows of the plan's window
+-- (watermark at or past the cutoff, below the upper bound, as literals)
+-- whose key is not in the batch, and not flagged already; their keys as
+-- MySQL tuples and PostgreSQL rows, in key order.  explain() shows it.
+--
+CREATE OR REPLACE FUNCTION etl_stream._deletes_candidates_sql(t etl_stream.tables, p etl_stream.plan)
+RETURNS text
+LANGUAGE plpgsql STABLE
+SET datestyle = 'ISO, YMD' SET intervalstyle = 'postgres' AS $$
+DECLARE
+    q record := etl_stream._key_sql(t);
+    conds text[] := '{}';
+BEGIN
+    IF p.cutoff IS NOT NULL THEN
+        conds := conds || format('t.%I >= %s', t.watermark, etl_stream._typed_literal(t, p.cutoff));
+    END IF;
+    IF p.upper_bound IS NOT NULL THEN
+        conds := conds || format('t.%I < %s', t.watermark, etl_stream._typed_literal(t, p.upper_bound));
+    END IF;
+    IF t.deletes = 'flag' THEN
+        conds := conds || 't._deleted_at IS NULL'::text;
+    END IF;
+    RETURN format('SELECT array_agg(%1$s ORDER BY %3$s), array_agg(%2$s ORDER BY %3$s) FROM (SELECT %3$s FROM %4$s t WHERE %5$sNOT EXISTS '
+                  '(SELECT FROM %6$s g WHERE %7$s)) c',
+                  q.my_expr, q.pg_expr, q.pg_cols, p.target,
+                  (SELECT string_agg(x || ' AND ', '') FROM unnest(conds) x),
+                  p.staging, q.match);
+END
+$$;
+
+--
 -- _follow_deletes: after a sync's merge (src/run.c), the target rows of the
 -- plan's window (watermark at or past the cutoff, below the upper bound)
 -- whose key is not in the batch, removed by the policy if MySQL does not
@@ -104,8 +135,6 @@ CREATE OR REPLACE FUNCTION etl_stream._follow_deletes(t etl_stream.tables, p etl
 LANGUAGE plpgsql
 SET datestyle = 'ISO, YMD' SET intervalstyle = 'postgres' AS $$
 DECLARE
-    q record := etl_stream._key_sql(t);
-    conds text[] := '{}';
     my_keys text[];
     pg_keys text[];
     n bigint;
@@ -115,21 +144,7 @@ BEGIN
     IF t.deletes = 'keep' OR t.strategy <> 'merge' THEN
         RETURN;
     END IF;
-    IF p.cutoff IS NOT NULL THEN
-        conds := conds || format('t.%I >= %s', t.watermark, etl_stream._typed_literal(t, p.cutoff));
-    END IF;
-    IF p.upper_bound IS NOT NULL THEN
-        conds := conds || format('t.%I < %s', t.watermark, etl_stream._typed_literal(t, p.upper_bound));
-    END IF;
-    IF t.deletes = 'flag' THEN
-        conds := conds || 't._deleted_at IS NULL'::text;
-    END IF;
-    EXECUTE format('SELECT array_agg(%1$s ORDER BY %3$s), array_agg(%2$s ORDER BY %3$s) FROM (SELECT %3$s FROM %4$s t WHERE %5$s NOT EXISTS '
-                   '(SELECT FROM %6$s g WHERE %7$s)) c',
-                   q.my_expr, q.pg_expr, q.pg_cols, p.target,
-                   (SELECT string_agg(x || ' AND ', '') FROM unnest(conds) x),
-                   p.staging, q.match)
-       INTO my_keys, pg_keys;
+    EXECUTE etl_stream._deletes_candidates_sql(t, p) INTO my_keys, pg_keys;
     n := etl_stream._remove_missing(t, my_keys, pg_keys);
     IF t.deletes = 'flag' THEN
         flagged := n;
