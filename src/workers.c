@@ -832,23 +832,30 @@ record_task(int64 task_id, int64 run_id, const ErrorData *error)
 /*
  * A range of a sweep_deletes job: etl_stream._sweep_chunk() compares it
  * and records it as a run, which is returned (in the caller's context) as
- * run_sync() returns its own.
+ * run_sync() returns its own.  etl_stream.progress shows it meanwhile, in
+ * phase pull, with its range as the slice.
  */
 static Datum
-run_sweep_chunk(int64 task_id, int attempt)
+run_sweep_chunk(int64 job_id, const ClaimedTask *task, int attempt)
 {
 	SqlArgs		args = {0};
 	Datum		row;
 	bool		isnull;
 
+	(void) progress_begin(task->table_name, job_id, task->task_id,
+						  psprintf("keys [%s, %s%s", task->range_from ? task->range_from : "first",
+								   task->range_to ? task->range_to : "last",
+								   task->range_to ? ")" : "]"));
+	progress_phase(RUN_PHASE_PULL);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	sql_arg(&args, INT8OID, Int64GetDatum(task_id), false);
+	sql_arg(&args, INT8OID, Int64GetDatum(task->task_id), false);
 	sql_arg(&args, INT4OID, Int32GetDatum(attempt), false);
 	exec_sql("SELECT etl_stream._sweep_chunk($1, $2)", &args);
 	row = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
 	row = SPI_datumTransfer(row, false, -1);
 	SPI_finish();
+	progress_end();
 	return row;
 }
 
@@ -885,7 +892,7 @@ run_task(int64 job_id, const ClaimedTask *task, MemoryContext cxt)
 			begin_worker_transaction(psprintf("etl_stream worker: job %lld, task %lld, table %s",
 											  (long long) job_id, (long long) task->task_id,
 											  task->table_name));
-			row = task->sweep ? run_sweep_chunk(task->task_id, req.attempt) : run_sync(&req);
+			row = task->sweep ? run_sweep_chunk(job_id, task, req.attempt) : run_sync(&req);
 			if (SPI_connect() != SPI_OK_CONNECT)
 				elog(ERROR, "SPI_connect failed");
 			delay = retry_delay_ms(row);

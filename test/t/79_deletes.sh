@@ -161,10 +161,12 @@ my "TRUNCATE mysql.general_log; SET GLOBAL log_output = 'TABLE'; SET GLOBAL gene
 t0=$SECONDS
 job=$(q "SELECT etl_stream.sweep_deletes('d_big', chunk => 50000, workers => 3)")
 : >"$ETL_WORK/del_processlist"
+: >"$ETL_WORK/del_progress"
 while [ "$(q "SELECT state FROM etl_stream.jobs WHERE job_id = $job")" != done ] && [ $((SECONDS - t0)) -lt 120 ]; do
 	my "SELECT TIME_MS, REPLACE(INFO, '\n', ' ') FROM information_schema.processlist
 	     WHERE USER = 'etl' AND COMMAND = 'Query' AND INFO IS NOT NULL AND INFO NOT LIKE 'SET %'" |
 		tr '\t' ' ' >>"$ETL_WORK/del_processlist"
+	q "SELECT phase, slice FROM etl_stream.progress WHERE job_id = $job" >>"$ETL_WORK/del_progress"
 	sleep 0.2
 done
 my "SET GLOBAL general_log = 0"
@@ -174,6 +176,9 @@ tap_is "$(q "SELECT state, tasks_total, rows_merged FROM etl_stream.jobs WHERE j
 tap_is "$(q "SELECT count(*), sum(id) FROM d_big")" "$(my "SELECT COUNT(*), SUM(id) FROM del_big" | tr '\t' ' ')" \
 	"the target matches the source afterwards (count and sum of keys)"
 tap_is "$(q "SELECT count(*) FROM d_big WHERE id % 6661 = 17")" 0 "none of the deleted rows is left"
+echo "# etl_stream.progress while it ran: $(sort -u "$ETL_WORK/del_progress" | head -n 3 | tr '\n' ';')"
+tap_ok "etl_stream.progress showed its ranges as they ran (phase pull, the keys as the slice)" \
+	grep -qE '^pull keys \[[0-9]+, [0-9]+\)$' "$ETL_WORK/del_progress"
 
 # every etl query: keys only, a range with literal bounds, or keys by value
 KEYS_ONLY='^SELECT `id` FROM `del_big` WHERE (`id` >= [0-9]+ AND `id` <=? [0-9]+ ORDER BY `id`|`id` IN \([0-9]+(, [0-9]+)*\))$'
