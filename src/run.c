@@ -2,8 +2,9 @@
  *
  * run.c
  *		  The life of one run of a registered table: lock the registration,
- *		  compute the cutoff, connect, pull, merge by strategy, advance the
- *		  watermark, decide the ANALYZE, record the run.
+ *		  compute the cutoff, connect, pull, merge by strategy (and follow the
+ *		  window's hard deletes), advance the watermark, decide the ANALYZE,
+ *		  record the run.
  *
  * run_sync() does all of it inside the current transaction, which the
  * caller owns: etl_stream.sync() runs it in the caller's transaction, so the
