@@ -44,7 +44,7 @@ DATA = sql/etl_stream--0.1.0.sql sql/etl_stream--0.1.0--0.2.0.sql sql/etl_stream
 	sql/etl_stream--0.3.0--0.4.0.sql
 DATA_built = sql/etl_stream--$(EXT_VERSION).sql sql/etl_stream--$(PREV_VERSION)--$(EXT_VERSION).sql
 
-REGRESS = setup options connection types query cancel sync direct runs names
+REGRESS = setup options connection types query cancel sync direct runs names deletes
 # test/sql/*.sql against expected/*.out (pg_regress looks in the output
 # directory, the top, for expected/ first)
 REGRESS_OPTS = --inputdir=test

@@ -280,7 +280,9 @@ typedef struct SyncRun
 	int64		rows_inserted;
 	int64		rows_updated;
 	int64		rows_unchanged;
-	int64		rows_deleted;
+	int64		rows_deleted;	/* replaced by delete_insert or full_refresh, or
+								 * gone from MySQL (merge, deletes => 'delete') */
+	int64		rows_flagged;	/* gone from MySQL (merge, deletes => 'flag') */
 	char	   *cutoff;
 	char	   *upper_bound;	/* a ranged run's end, exclusive; or NULL */
 	char	   *new_watermark;

@@ -2,8 +2,9 @@
  *
  * run.c
  *		  The life of one run of a registered table: lock the registration,
- *		  compute the cutoff, connect, pull, merge by strategy, advance the
- *		  watermark, decide the ANALYZE, record the run.
+ *		  compute the cutoff, connect, pull, merge by strategy (and follow the
+ *		  window's hard deletes), advance the watermark, decide the ANALYZE,
+ *		  record the run.
  *
  * run_sync() does all of it inside the current transaction, which the
  * caller owns: etl_stream.sync() runs it in the caller's transaction, so the
@@ -62,6 +63,7 @@ typedef struct Registration
 	int64		timeout_ms;		/* the run's timeout; 0: none */
 	char	   *timeout_text;	/* as the user wrote it, for messages */
 	BadValuePolicy on_bad_value;
+	bool		follows_deletes;	/* deletes is 'delete' or 'flag' */
 } Registration;
 
 /* What etl_stream._plan() made of it */
@@ -357,7 +359,7 @@ read_registration(const char *name, const char *lock, Registration *reg)
 					  "       t.watermark IS NOT NULL, t.high_watermark, t.key_columns,"
 					  "       format('table \"%%s\" (MySQL %%s)', t.name, etl_stream._source_name(t)),"
 					  "       coalesce(ceil(extract(epoch FROM t.timeout) * 1000)::bigint, 0), t.timeout,"
-					  "       t.on_bad_value"
+					  "       t.on_bad_value, t.deletes <> 'keep'"
 					  "  FROM etl_stream.tables t WHERE t.name = $1 %s",
 					  lock ? lock : ""),
 			 &args);
@@ -377,6 +379,7 @@ read_registration(const char *name, const char *lock, Registration *reg)
 	reg->timeout_ms = result_int8(10);
 	reg->timeout_text = result_text(11);
 	reg->on_bad_value = bad_value_policy(result_text(12));
+	reg->follows_deletes = DatumGetBool(result_datum(13, &isnull));
 	return true;
 }
 
@@ -703,12 +706,30 @@ load_directly(RunState *rs)
 	run->load_path = NULL;
 	run->rows_inserted = 0;
 	run->rows_deleted = 0;
+	run->rows_flagged = 0;
 	memset(&run->counts, 0, sizeof(LandCounts));
 	run->phase_s[RUN_PHASE_PULL] = -1;
 	begin_phase(run, RUN_PHASE_PULL);
 	return false;
 }
 
+
+/*
+ * deletes => 'delete' or 'flag': the target rows of the window the batch
+ * did not bring, and that MySQL does not have, are deleted or flagged
+ * (etl_stream._follow_deletes), under the merge lock the merge took.  A
+ * direct load never gets here: its target was empty.
+ */
+static void
+follow_deletes(RunState *rs)
+{
+	SqlArgs		args = reg_args(rs);
+
+	sql_arg(&args, rs->plan.rowtype, rs->plan.row, false);
+	exec_sql("SELECT d.deleted, d.flagged FROM etl_stream._follow_deletes($1, $2) d", &args);
+	rs->run->rows_deleted += result_int8(1);
+	rs->run->rows_flagged = result_int8(2);
+}
 
 /* The batch in staging into the target, by the table's strategy */
 static void
@@ -739,6 +760,8 @@ merge_staging(RunState *rs)
 	run->rows_unchanged = batch - run->rows_inserted - run->rows_updated;
 	if (rs->fresh != NULL)
 		swap_in_fresh(rs);
+	if (rs->reg.follows_deletes && !rs->req->backfill)
+		follow_deletes(rs);
 }
 
 /*
@@ -751,7 +774,8 @@ finish_run(RunState *rs)
 {
 	SyncRun    *run = rs->run;
 	SqlArgs		args = {0};
-	int64		changed = run->rows_inserted + run->rows_updated + run->rows_deleted;
+	int64		changed = run->rows_inserted + run->rows_updated + run->rows_deleted +
+		run->rows_flagged;
 	char	   *reltuples;
 
 	run->new_watermark = rs->reg.high_watermark;
@@ -1001,7 +1025,7 @@ run_sync(const SyncRequest *req)
 				run.schema_changes = psprintf("%s (rolled back with the run)",
 											  run.schema_changes);
 			run.rows_inserted = run.rows_updated = 0;
-			run.rows_unchanged = run.rows_deleted = 0;
+			run.rows_unchanged = run.rows_deleted = run.rows_flagged = 0;
 			run.new_watermark = rs.reg.high_watermark;
 		}
 	}

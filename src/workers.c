@@ -8,7 +8,8 @@
  *
  * A job's tasks (etl_stream.tasks) are claimed one at a time with FOR
  * UPDATE SKIP LOCKED, in position order, a task only once the tasks it
- * depends on are done; each is run by run_sync() in a transaction of its
+ * depends on are done; each is run by run_sync() (a range of a
+ * sweep_deletes job by etl_stream._sweep_chunk()) in a transaction of its
  * own, which commits the run, its record and the task's outcome together.
  * A worker that finds no task left ends; the last worker of a job finishes
  * it (etl_stream._finish_job) and ANALYZEs what a backfill loaded.
@@ -707,6 +708,7 @@ typedef struct ClaimedTask
 	bool		wait;
 	bool		backfill;
 	bool		repair;
+	bool		sweep;			/* a range of a sweep_deletes job */
 } ClaimedTask;
 
 static void
@@ -771,7 +773,8 @@ claim_task(int64 job_id, ClaimedTask *task, bool *waiting, MemoryContext cxt)
 			 "                                          AND d.state <> 'done')"
 			 "                     ORDER BY c.position FOR UPDATE SKIP LOCKED LIMIT 1)"
 			 " RETURNING t.task_id, t.table_name, t.range_on, t.range_from, t.range_to,"
-			 "           t.attempts, j.wait, j.kind IN ('backfill', 'repair'), j.kind = 'repair'",
+			 "           t.attempts, j.wait, j.kind IN ('backfill', 'repair'), j.kind = 'repair',"
+			 "           j.kind = 'sweep_deletes'",
 			 &args);
 	claimed = SPI_processed > 0;
 	if (claimed)
@@ -785,6 +788,7 @@ claim_task(int64 job_id, ClaimedTask *task, bool *waiting, MemoryContext cxt)
 		task->wait = strcmp(copy_result(7, cxt), "t") == 0;
 		task->backfill = strcmp(copy_result(8, cxt), "t") == 0;
 		task->repair = strcmp(copy_result(9, cxt), "t") == 0;
+		task->sweep = strcmp(copy_result(10, cxt), "t") == 0;
 		args.n = 1;
 		exec_sql("UPDATE etl_stream.jobs SET state = 'running',"
 				 "       started_at = coalesce(started_at, now())"
@@ -829,6 +833,36 @@ record_task(int64 task_id, int64 run_id, const ErrorData *error)
 }
 
 /*
+ * A range of a sweep_deletes job: etl_stream._sweep_chunk() compares it
+ * and records it as a run, which is returned (in the caller's context) as
+ * run_sync() returns its own.  etl_stream.progress shows it meanwhile, in
+ * phase pull, with its range as the slice.
+ */
+static Datum
+run_sweep_chunk(int64 job_id, const ClaimedTask *task, int attempt)
+{
+	SqlArgs		args = {0};
+	Datum		row;
+	bool		isnull;
+
+	(void) progress_begin(task->table_name, job_id, task->task_id,
+						  psprintf("keys [%s, %s%s", task->range_from ? task->range_from : "first",
+								   task->range_to ? task->range_to : "last",
+								   task->range_to ? ")" : "]"));
+	progress_phase(RUN_PHASE_PULL);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	sql_arg(&args, INT8OID, Int64GetDatum(task->task_id), false);
+	sql_arg(&args, INT4OID, Int32GetDatum(attempt), false);
+	exec_sql("SELECT etl_stream._sweep_chunk($1, $2)", &args);
+	row = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	row = SPI_datumTransfer(row, false, -1);
+	SPI_finish();
+	progress_end();
+	return row;
+}
+
+/*
  * Run one task in a transaction of its own.  An error out of the run (a
  * cancel, or the registration gone) rolls the task back; it is recorded as
  * cancelled or failed, and the worker goes on.
@@ -862,7 +896,7 @@ run_task(int64 job_id, const ClaimedTask *task, MemoryContext cxt)
 			begin_worker_transaction(psprintf("etl_stream worker: job %lld, task %lld, table %s",
 											  (long long) job_id, (long long) task->task_id,
 											  task->table_name));
-			row = run_sync(&req);
+			row = task->sweep ? run_sweep_chunk(job_id, task, req.attempt) : run_sync(&req);
 			if (SPI_connect() != SPI_OK_CONNECT)
 				elog(ERROR, "SPI_connect failed");
 			delay = retry_delay_ms(row);

@@ -9,6 +9,14 @@ CREATE OR REPLACE FUNCTION etl_stream._strategies() RETURNS text[]
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 RETURN ARRAY['merge', 'delete_insert', 'append', 'full_refresh'];
 
+-- What a sync does with a target row whose key MySQL no longer has
+-- (a hard delete): keep it, delete it, or flag it in _deleted_at.
+-- The catalog's CHECK spells the list out: the upgrade adds it before
+-- this function exists.
+CREATE OR REPLACE FUNCTION etl_stream._delete_policies() RETURNS text[]
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN ARRAY['keep', 'delete', 'flag'];
+
 -- The SQLSTATEs of failures worth another attempt: the connection lost,
 -- refused or never made (MySQL 2002, 2003, 2006, 2013 and read timeouts),
 -- too many connections (1040), a lock wait timeout (1205, and PostgreSQL's

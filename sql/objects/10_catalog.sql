@@ -64,6 +64,8 @@ CREATE TABLE etl_stream.tables (
     on_bad_value    text NOT NULL DEFAULT 'error'   -- (0.5.0) a row with a value that does not convert
                     CONSTRAINT tables_on_bad_value_check
                     CHECK (on_bad_value IN ('error', 'skip', 'quarantine')),
+    deletes         text NOT NULL DEFAULT 'keep'    -- (0.5.0) rows gone from MySQL: see _delete_policies()
+                    CONSTRAINT tables_deletes_check CHECK (deletes IN ('keep', 'delete', 'flag')),
     CONSTRAINT tables_source_names_check
         CHECK (cardinality(source_names) = cardinality(columns)),
     CHECK (watermark IS NOT NULL OR strategy <> 'merge'),
@@ -74,7 +76,8 @@ CREATE TABLE etl_stream.tables (
     CHECK (cardinality(key_columns) > 0 OR strategy IN ('append', 'full_refresh')),
     CONSTRAINT tables_strategy_check CHECK (strategy = ANY (etl_stream._strategies())),
     CONSTRAINT tables_watermark_kind_check
-        CHECK (watermark_kind IS NULL OR etl_stream._is_watermark_kind(watermark_kind))
+        CHECK (watermark_kind IS NULL OR etl_stream._is_watermark_kind(watermark_kind)),
+    CONSTRAINT tables_deletes_strategy_check CHECK (deletes = 'keep' OR strategy = 'merge')
 );
 SELECT pg_catalog.pg_extension_config_dump('etl_stream.tables', '');
 
@@ -98,7 +101,7 @@ CREATE TABLE etl_stream.runs (
     rows_inserted   bigint NOT NULL DEFAULT 0,
     rows_updated    bigint NOT NULL DEFAULT 0,
     rows_unchanged  bigint NOT NULL DEFAULT 0,
-    rows_deleted    bigint NOT NULL DEFAULT 0,
+    rows_deleted    bigint NOT NULL DEFAULT 0,  -- replaced (delete_insert, full_refresh), or gone from MySQL (merge)
     cutoff          text,               -- lower bound used, NULL: everything
     new_watermark   text,
     connect_s       double precision,
@@ -125,7 +128,8 @@ CREATE TABLE etl_stream.runs (
     rows_rejected   bigint NOT NULL DEFAULT 0,  -- (0.5.0) left out by on_bad_value (skip, quarantine)
     values_changed  jsonb,              -- (0.5.0) per column: values invalid_dates changed (a success)
     values_rejected jsonb,              -- (0.5.0) per column: rows left out for one of its values
-    upper_bound     text                -- (0.5.0) a ranged run (a backfill slice, a repair): its end, exclusive
+    upper_bound     text,               -- (0.5.0) a ranged run (a backfill slice, a repair): its end, exclusive
+    rows_flagged    bigint NOT NULL DEFAULT 0   -- (0.5.0) deletes => 'flag': rows given a _deleted_at
 );
 CREATE INDEX runs_table_name_finished_at_idx ON etl_stream.runs (table_name, finished_at);
 CREATE INDEX runs_finished_at_idx ON etl_stream.runs (finished_at);

@@ -2,7 +2,8 @@
 -- The catalog of background work (added in 0.3.0): jobs, and the tasks
 -- workers claim from them.  A backfill is a job whose tasks are slices of
 -- one table; a parallel sync_all is a job whose tasks are tables, in
--- dependency order.  pg_dump carries both, as configuration tables.
+-- dependency order; a sweep_deletes job's tasks are ranges of one table's
+-- key.  pg_dump carries both, as configuration tables.
 --
 -- A role sees and changes only its own jobs and their tasks (row level
 -- security, as pg_cron does for cron.job); workers run as the job's owner.
@@ -14,7 +15,7 @@ CREATE SCHEMA etl_stream_tasks;
 
 CREATE TABLE etl_stream.jobs (
     job_id          bigserial PRIMARY KEY,
-    kind            text NOT NULL CHECK (kind IN ('backfill', 'sync_all', 'repair')),
+    kind            text NOT NULL CHECK (kind IN ('backfill', 'sync_all', 'repair', 'sweep_deletes')),
     tables          text[] NOT NULL,
     owner           name NOT NULL DEFAULT current_user,
     state           text NOT NULL DEFAULT 'queued'

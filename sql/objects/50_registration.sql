@@ -1,6 +1,7 @@
 --
 -- Registration: add_table reads a MySQL table's columns, natural types and
--- key; alter, enable, disable and drop a registration.  create_target and
+-- key; alter, enable, disable and drop a registration.  create_target (with
+-- _deleted_at for deletes => 'flag') and
 -- the check of the source's columns at each run are in 52_source_schema.sql.
 --
 
@@ -94,6 +95,37 @@ BEGIN
 END
 $$;
 
+--
+-- deletes: what a sync does with a target row whose key MySQL no longer
+-- has.  Only merge keeps rows a sync did not bring: delete_insert and
+-- full_refresh replace what they read, so a row gone from the source is
+-- gone from the target already, and append keeps every row it loaded.
+--
+CREATE OR REPLACE FUNCTION etl_stream._check_deletes(t etl_stream.tables) RETURNS void
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    IF t.deletes IS NULL OR t.deletes <> ALL (etl_stream._delete_policies()) THEN
+        RAISE EXCEPTION 'invalid deletes "%"', coalesce(t.deletes, 'NULL')
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = format('Valid values are: %s.', array_to_string(etl_stream._delete_policies(), ', '));
+    END IF;
+    IF t.deletes <> 'keep' AND t.strategy <> 'merge' THEN
+        RAISE EXCEPTION 'deletes => ''%'' needs strategy merge, and etl_stream table "%" has strategy %',
+                t.deletes, t.name, t.strategy
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = CASE t.strategy
+                      WHEN 'append' THEN 'append keeps every row it has loaded: rows are never deleted or flagged.'
+                      ELSE format('%s replaces the rows of each run''s range, so a row gone from MySQL leaves the target already.', t.strategy) END,
+                  HINT = 'Use deletes => ''keep'' with this strategy, or strategy merge.';
+    END IF;
+    IF t.deletes = 'flag' AND '_deleted_at' = ANY (t.columns) THEN
+        RAISE EXCEPTION 'deletes => ''flag'' needs a column _deleted_at of its own, and etl_stream table "%" moves one', t.name
+            USING ERRCODE = 'duplicate_column',
+                  HINT = 'Leave _deleted_at out of columns, or use deletes => ''delete''.';
+    END IF;
+END
+$$;
+
 -- on_bad_value: what a run does with a row whose value does not convert
 CREATE OR REPLACE FUNCTION etl_stream._check_bad_value_policy(policy text) RETURNS text
 LANGUAGE plpgsql IMMUTABLE AS $$
@@ -104,6 +136,17 @@ BEGIN
                   HINT = 'Valid values are: error, skip, quarantine.';
     END IF;
     RETURN policy;
+END
+$$;
+
+-- deletes => 'flag': the target gets its _deleted_at column (NULL: live)
+CREATE OR REPLACE FUNCTION etl_stream._add_deleted_at(t etl_stream.tables) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF t.deletes = 'flag' AND to_regclass(etl_stream._target_name(t)) IS NOT NULL THEN
+        EXECUTE format('ALTER TABLE %s ADD COLUMN IF NOT EXISTS _deleted_at timestamptz',
+                       etl_stream._target_name(t));
+    END IF;
 END
 $$;
 
@@ -137,7 +180,8 @@ CREATE OR REPLACE FUNCTION etl_stream.add_table(
     timeout interval DEFAULT NULL,
     on_schema_change text DEFAULT 'warn',
     column_map jsonb DEFAULT NULL,
-    on_bad_value text DEFAULT 'error')
+    on_bad_value text DEFAULT 'error',
+    deletes text DEFAULT 'keep')
 RETURNS etl_stream.tables
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -291,6 +335,8 @@ BEGIN
         END IF;
     END IF;
     PERFORM etl_stream._check_column_names(t);
+    t.deletes := coalesce(add_table.deletes, 'keep');
+    PERFORM etl_stream._check_deletes(t);
     INSERT INTO etl_stream.tables SELECT t.*;
     RETURN t;
 END
@@ -307,7 +353,8 @@ CREATE OR REPLACE FUNCTION etl_stream.alter_table(
     retry_backoff interval DEFAULT NULL,
     timeout interval DEFAULT NULL,
     on_schema_change text DEFAULT NULL,
-    on_bad_value text DEFAULT NULL)
+    on_bad_value text DEFAULT NULL,
+    deletes text DEFAULT NULL)
 RETURNS etl_stream.tables
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -344,10 +391,15 @@ BEGIN
         t.on_bad_value := etl_stream._check_bad_value_policy(on_bad_value);
     END IF;
     PERFORM etl_stream._check_retry_settings(t);
+    t.deletes := coalesce(deletes, t.deletes);
+    PERFORM etl_stream._check_deletes(t);
+    -- leaving 'flag' keeps the column and its values: they are the user's now
+    PERFORM etl_stream._add_deleted_at(t);
     UPDATE etl_stream.tables x SET strategy = t.strategy, lookback = t.lookback,
            enabled = t.enabled, high_watermark = t.high_watermark, depends_on = t.depends_on,
            retries = t.retries, retry_backoff = t.retry_backoff, timeout = t.timeout,
-           on_schema_change = t.on_schema_change, on_bad_value = t.on_bad_value
+           on_schema_change = t.on_schema_change, on_bad_value = t.on_bad_value,
+           deletes = t.deletes
      WHERE x.name = t.name;
     RETURN t;
 END

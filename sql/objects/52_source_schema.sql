@@ -162,6 +162,10 @@ BEGIN
                                            upper(substring(c.extra FROM '(?i)on update [^ ]+')), c.col);
         END IF;
     END LOOP;
+    -- deletes => 'flag': when a row left MySQL (NULL: it has not)
+    IF t.deletes = 'flag' THEN
+        defs := defs || '_deleted_at timestamptz'::text;
+    END IF;
     IF cardinality(t.key_columns) > 0 THEN
         defs := defs || format('PRIMARY KEY (%s)',
                                (SELECT string_agg(format('%I', kc), ', ') FROM unnest(t.key_columns) kc));

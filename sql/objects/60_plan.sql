@@ -176,17 +176,24 @@ BEGIN
     END IF;
 
     IF t.strategy = 'merge' THEN
+        -- deletes => 'flag': a row that comes back is live again (its
+        -- _deleted_at cleared), even when its values did not change
         p.merge_sql := format(
             'WITH batch AS (%s), '
             'written AS (INSERT INTO %s AS t (%s) SELECT * FROM batch ON CONFLICT (%s) %s RETURNING (t.xmax = 0) AS inserted) '
             'SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted), (SELECT count(*) FROM batch) FROM written',
             src, target, cols, keys,
-            CASE WHEN nonkey IS NULL THEN 'DO NOTHING'
-                 ELSE format('DO UPDATE SET (%s) = ROW(%s) WHERE (%s) IS DISTINCT FROM (%s)%s',
+            CASE WHEN nonkey IS NULL AND t.deletes = 'flag'
+                 THEN 'DO UPDATE SET _deleted_at = NULL WHERE t._deleted_at IS NOT NULL'
+                 WHEN nonkey IS NULL THEN 'DO NOTHING'
+                 ELSE format('DO UPDATE SET (%s%s) = ROW(%s%s) WHERE ((%s) IS DISTINCT FROM (%s)%s)%s',
                              (SELECT string_agg(format('%I', c), ', ') FROM unnest(nonkey) c),
+                             CASE WHEN t.deletes = 'flag' THEN ', _deleted_at' ELSE '' END,
                              (SELECT string_agg(format('EXCLUDED.%I', c), ', ') FROM unnest(nonkey) c),
+                             CASE WHEN t.deletes = 'flag' THEN ', NULL' ELSE '' END,
                              (SELECT string_agg(format('t.%I', c), ', ') FROM unnest(nonkey) c),
                              (SELECT string_agg(format('EXCLUDED.%I', c), ', ') FROM unnest(nonkey) c),
+                             CASE WHEN t.deletes = 'flag' THEN ' OR t._deleted_at IS NOT NULL' ELSE '' END,
                              CASE WHEN newer_wins AND t.watermark IS NOT NULL
                                   THEN format(' AND (t.%1$I IS NULL OR t.%1$I <= EXCLUDED.%1$I)', t.watermark)
                                   ELSE '' END)

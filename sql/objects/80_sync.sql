@@ -122,6 +122,18 @@ BEGIN
             RETURN NEXT '  ' || line;
         END LOOP;
     END IF;
+    -- deletes => 'delete' | 'flag': the window's rows the batch did not bring
+    IF t.deletes <> 'keep' AND t.strategy = 'merge' THEN
+        line := etl_stream._deletes_candidates_sql(t, p);
+        RETURN NEXT format('deletes (%s): %s', t.deletes, line);
+        FOR line IN EXECUTE format('EXPLAIN (COSTS %s) %s', CASE WHEN costs THEN 'ON' ELSE 'OFF' END, line) LOOP
+            RETURN NEXT '  ' || line;
+        END LOOP;
+        RETURN NEXT format('  then on MySQL, for those keys, 1000 at a time: SELECT %s FROM %s WHERE %s IN (...)',
+                           (etl_stream._key_sql(t)).my_cols, etl_stream._source_name(t),
+                           CASE WHEN cardinality(t.key_columns) = 1 THEN (etl_stream._key_sql(t)).my_cols
+                                ELSE '(' || (etl_stream._key_sql(t)).my_cols || ')' END);
+    END IF;
 END
 $$;
 

@@ -337,7 +337,7 @@ BEGIN
                finished_at = r.finished_at,
                seconds = extract(epoch FROM r.finished_at - x.started_at),
                rows_pulled = r.rows_pulled, rows_landed = r.rows_landed,
-               rows_merged = r.rows_inserted + r.rows_updated + r.rows_deleted,
+               rows_merged = r.rows_inserted + r.rows_updated + r.rows_deleted + r.rows_flagged,
                run_id = r.run_id,
                resume_from = CASE WHEN r.status = 'success' THEN NULL ELSE x.range_from END,
                sqlstate = r.sqlstate, message = coalesce(r.message, r.error), detail = r.detail, hint = r.hint,

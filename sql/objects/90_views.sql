@@ -18,7 +18,7 @@ SELECT t.name,
        now() - ok.finished_at AS since_last_success,
        last.status AS last_status,
        last.rows_pulled AS last_rows_pulled,
-       last.rows_inserted + last.rows_updated + last.rows_deleted AS last_rows_changed,
+       last.rows_inserted + last.rows_updated + last.rows_deleted + last.rows_flagged AS last_rows_changed,
        last.finished_at - last.started_at AS last_duration,
        last.attempt AS last_attempt,
        retried.error AS retry_error,
@@ -53,7 +53,9 @@ SELECT t.name,
         LEFT JOIN pg_stat_all_tables s ON s.relid = p.relid) m ON true
   LEFT JOIN LATERAL (SELECT * FROM etl_stream.runs r WHERE r.table_name = t.name AND r.owner = t.owner
                       ORDER BY r.finished_at DESC LIMIT 1) last ON true
+  -- (a range of sweep_deletes brings no data: the last success is a sync's)
   LEFT JOIN LATERAL (SELECT * FROM etl_stream.runs r WHERE r.table_name = t.name AND r.owner = t.owner AND r.status = 'success'
+                        AND r.strategy IS DISTINCT FROM 'sweep_deletes'
                       ORDER BY r.finished_at DESC LIMIT 1) ok ON true
   LEFT JOIN LATERAL (SELECT * FROM etl_stream.runs r WHERE r.table_name = t.name AND r.owner = t.owner
                         AND r.status IN ('failed', 'timed_out', 'cancelled')

@@ -59,6 +59,16 @@ ALTER TYPE etl_stream.plan ADD ATTRIBUTE raw_charsets text[];
 
 -- == verify: a ranged run records its upper bound; repair is a kind of job
 ALTER TABLE etl_stream.runs ADD COLUMN upper_bound text;
+-- (the jobs' kinds: below, with sweep_deletes)
+
+-- == deletes: hard deletes followed per table, counted in runs, swept by a job;
+-- the kinds of job of verify (repair) and deletes (sweep_deletes)
+ALTER TABLE etl_stream.tables
+    ADD COLUMN deletes text NOT NULL DEFAULT 'keep'
+        CONSTRAINT tables_deletes_check CHECK (deletes IN ('keep', 'delete', 'flag')),
+    ADD CONSTRAINT tables_deletes_strategy_check CHECK (deletes = 'keep' OR strategy = 'merge');
+ALTER TABLE etl_stream.runs ADD COLUMN rows_flagged bigint NOT NULL DEFAULT 0;
 ALTER TABLE etl_stream.jobs
     DROP CONSTRAINT jobs_kind_check,
-    ADD CONSTRAINT jobs_kind_check CHECK (kind IN ('backfill', 'sync_all', 'repair'));
+    ADD CONSTRAINT jobs_kind_check CHECK (kind IN ('backfill', 'sync_all', 'repair', 'sweep_deletes'));
+-- add_table and alter_table gain deletes (their 0.4.0 signatures went above)

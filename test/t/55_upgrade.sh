@@ -47,7 +47,7 @@ state() {
 	  -- the columns later releases added are left out (their defaults are checked below)
 	  SELECT 'table ' || (to_jsonb(t) - 'created_at' - 'depends_on' - 'retries' - 'retry_backoff' - 'timeout'
 	                              - 'on_schema_change' - 'source_columns' - 'owner' - 'source_names'
-	                              - 'on_bad_value')::text
+	                              - 'on_bad_value' - 'deletes')::text
 	    FROM etl_stream.tables t
 	  UNION ALL
 	  SELECT 'run ' || jsonb_build_object('id', run_id, 'table', table_name, 'status', status,
@@ -124,6 +124,8 @@ tap_is "$(old -AtF' ' -c "SELECT DISTINCT on_schema_change, source_columns IS NU
 tap_is "$(old -AtF' ' -c "SELECT (SELECT string_agg(DISTINCT owner || ' ' || (source_names IS NULL), ',') FROM etl_stream.tables), (SELECT string_agg(DISTINCT owner, ',') FROM etl_stream.runs)")" \
 	"postgres true postgres" "registrations and runs belong to the role that updated the extension, with the MySQL names as they were"
 tap_is "$(old -Atc "SELECT DISTINCT on_bad_value FROM etl_stream.tables")" error "on_bad_value is error"
+tap_is "$(old -Atc "SELECT DISTINCT deletes FROM etl_stream.tables")" keep \
+	"deletes (0.5.0) has its default: rows deleted on MySQL are kept, as before"
 mysql_etl etl_test -e "INSERT INTO up_orders VALUES (201, 'new', 1201); UPDATE up_orders SET v = 'changed', update_time = 1202 WHERE id = 3"
 tap_is "$(old -Atc "SELECT status, cutoff, rows_inserted, rows_updated, new_watermark, attempt FROM etl_stream.sync('up_orders')")" \
 	"success|1195|1|1|1202|1" "the upgraded database syncs on from the kept watermark (cutoff 1200 - 5)"

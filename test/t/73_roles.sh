@@ -204,3 +204,14 @@ tap_is "$(as t_team_a -Atc "ALTER TABLE t_team_a.ro_bad ALTER COLUMN n TYPE inte
 	-c "SELECT count(*) FROM etl_stream.rejects" | tail -n 2 | tr '\n' ' ')" "success 1 0 " \
 	"t_team_a widens the column and retries: the row lands, the reject is gone"
 mysql_root etl_test -e "DROP TABLE ro_bad"
+
+# --- 9. deletes: a sweep of team_a's table runs as team_a, for team_a -------
+mysql_root etl_test -e "DELETE FROM ro_a WHERE id IN (10, 11)"
+as t_team_a -qc "SELECT FROM etl_stream.alter_table('ro_a', deletes => 'delete')" >/dev/null
+job=$(as t_team_a -Atc "SELECT etl_stream.sweep_deletes('ro_a', chunk => 40, workers => 2)")
+tap_is "$(as t_team_a -Atc "SELECT state FROM etl_stream.job_wait($job, interval '60 s')")/$(db -Atc "SELECT count(*) FROM t_team_a.ro_a WHERE id IN (10, 11)")" \
+	"done/0" "t_team_a sweeps its table in workers: the rows deleted on MySQL are gone"
+tap_is "$(db -Atc "SELECT string_agg(DISTINCT owner, ',') || ' ' || sum(rows_deleted) FROM etl_stream.runs WHERE job_id = $job")" \
+	"t_team_a 2" "the sweep's runs are t_team_a's"
+out=$(as t_team_b -Atc "SELECT etl_stream.sweep_deletes('ro_a')")
+tap_ok "t_team_b cannot sweep it: the table does not exist for t_team_b" grep -q 'etl_stream table "ro_a" does not exist' <<<"$out"
