@@ -232,6 +232,8 @@ typedef struct SyncRun
 	const char *load_path;		/* "staging", "direct", or NULL */
 	const char *statistics;		/* "in_run", "deferred", or NULL: no ANALYZE */
 	const char *skip_reason;
+	const char *kind;			/* "sync" (NULL) or "transform" */
+	char	   *bindings;		/* a transform's literals, as jsonb text */
 	ErrorData  *error;			/* why it failed */
 	ValueError	value_error;	/* the value that did not convert, if one */
 } SyncRun;
@@ -282,6 +284,19 @@ extern void require_worker_budget(void);
 /* retry.c */
 extern int64 retry_delay_ms(Datum run_row);
 extern void wait_before_retry(int64 ms, const char *table, int next_attempt);
+
+/* transform.c: the transforms of a sync_all, sync_all_proc or schedule */
+typedef struct CallRun
+{
+	const char *table;			/* a table the call synced */
+	const char *status;			/* how its (last) run ended */
+	int64		run_id;
+} CallRun;
+
+struct Tuplestorestate;
+extern int	run_call_transforms(const CallRun *runs, int nruns, bool commit,
+								struct Tuplestorestate *rows, StringInfo failures,
+								MemoryContext cxt);
 
 /* sync_all.c */
 extern void create_sync_all_job(int64 job_id, bool wait, int parallel,

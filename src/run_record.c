@@ -157,6 +157,8 @@ record_run(SyncRun *run, Datum *row)
 	sql_arg(&a, INT8OID, Int64GetDatum(run->req->job_id), run->req->job_id == 0);
 	sql_arg(&a, INT8OID, Int64GetDatum(run->req->task_id), run->req->task_id == 0);
 	sql_arg_text(&a, run->statistics);
+	sql_arg_text(&a, run->kind ? run->kind : "sync");
+	sql_arg_text(&a, run->bindings);
 	exec_sql("INSERT INTO etl_stream.runs"
 			 " (table_name, started_at, finished_at, status, strategy,"
 			 "  rows_pulled, rows_landed, rows_inserted, rows_updated,"
@@ -164,10 +166,10 @@ record_run(SyncRun *run, Datum *row)
 			 "  connect_s, pull_s, merge_s, finish_s, failed_phase, error,"
 			 "  load_path, sqlstate, message, detail, hint, error_column,"
 			 "  error_mysql_type, error_key, error_value, attempt, job_id,"
-			 "  task_id, statistics)"
+			 "  task_id, statistics, kind, bindings)"
 			 " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12,"
 			 "  $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24,"
-			 "  $25, $26, $27, $28, $29, $30, $31, $32)"
+			 "  $25, $26, $27, $28, $29, $30, $31, $32, $33, $34::jsonb)"
 			 " RETURNING *", &a);
 	run_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
 										 SPI_fnumber(SPI_tuptable->tupdesc, "run_id"),

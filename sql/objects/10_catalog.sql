@@ -108,7 +108,10 @@ CREATE TABLE etl_stream.runs (
     attempt         integer NOT NULL DEFAULT 1,
     job_id          bigint,
     task_id         bigint,
-    statistics      text CHECK (statistics IN ('in_run', 'deferred'))  -- how the run ANALYZEd, if it did
+    statistics      text CHECK (statistics IN ('in_run', 'deferred')),  -- how the run ANALYZEd, if it did
+    kind            text NOT NULL DEFAULT 'sync'    -- a table's sync, or a transform's run
+                    CONSTRAINT runs_kind_check CHECK (kind IN ('sync', 'transform')),
+    bindings        jsonb               -- a transform: each :placeholder and the literal it was given
 );
 CREATE INDEX runs_table_name_finished_at_idx ON etl_stream.runs (table_name, finished_at);
 CREATE INDEX runs_finished_at_idx ON etl_stream.runs (finished_at);
