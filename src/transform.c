@@ -267,6 +267,9 @@ split_statements(const char *sql)
 			start++;
 			len--;
 		}
+		/* and the last ends with what comes after it */
+		while (len > 0 && scanner_isspace(sql[start + len - 1]))
+			len--;
 
 		if (IsA(rs->stmt, TransactionStmt))
 			ereport(ERROR,

@@ -11,8 +11,9 @@
 --   :cutoff         the run's cutoff, a constant of the watermark's type
 --   :new_watermark  the watermark after the run
 --   :cutoff_date    the cutoff as a date
---   :touched_dates  the distinct dates of the column dates_from of the
---                   target rows at or past the cutoff, as a date[] constant
+--   :touched_dates  the distinct dates of the column dates_from of the rows
+--                   the sync pulled, as a date[] constant
+--   :touched_from   the earliest of them, as a date ('infinity': none)
 --
 
 -- The placeholders' text as written, the literals they get: C, using
@@ -51,7 +52,44 @@ CREATE OR REPLACE FUNCTION etl_stream._table_placeholders(t etl_stream.tables, d
 RETURNS text[]
 LANGUAGE sql STABLE
 RETURN ARRAY['cutoff', 'new_watermark', 'cutoff_date']
-       || CASE WHEN dates_from = ANY (t.columns) THEN ARRAY['touched_dates'] ELSE '{}' END;
+       || CASE WHEN dates_from = ANY (t.columns) THEN ARRAY['touched_dates', 'touched_from'] ELSE '{}' END;
+
+--
+-- The rows run r of table t pulled, as a FROM item: its batch, while the
+-- staging table still holds it (r went through staging, is the table's last
+-- successful run, and no run of the table is going on: the registration
+-- row is locked, FOR SHARE, to the end of the transaction), which costs
+-- what the batch does; otherwise the target's rows at or past its cutoff
+-- (a few more, which only costs their days' work), found through an index
+-- on the watermark where the target has one.
+--
+CREATE OR REPLACE FUNCTION etl_stream._rows_of_run(t etl_stream.tables, r etl_stream.runs)
+RETURNS text
+LANGUAGE plpgsql VOLATILE AS $$
+DECLARE
+    staging text := etl_stream._staging_name(t);
+    n bigint;
+BEGIN
+    IF r.cutoff IS NOT NULL AND r.load_path = 'staging' AND to_regclass(staging) IS NOT NULL
+       AND r.run_id = (SELECT max(x.run_id) FROM etl_stream.runs x
+                        WHERE x.table_name = t.name AND x.kind = 'sync' AND x.status = 'success') THEN
+        BEGIN
+            PERFORM FROM etl_stream.tables x WHERE x.name = t.name FOR SHARE NOWAIT;
+            EXECUTE format('SELECT count(*) FROM %s', staging) INTO n;
+            IF n = r.rows_landed THEN
+                RETURN staging;
+            END IF;
+        EXCEPTION WHEN lock_not_available THEN
+            NULL;               -- a run of the table is going on: its staging is not ours
+        END;
+    END IF;
+    IF r.cutoff IS NULL OR t.watermark IS NULL THEN
+        RETURN etl_stream._target_name(t);
+    END IF;
+    RETURN format('%s WHERE %I >= %s', etl_stream._target_name(t), t.watermark,
+                  etl_stream._typed_literal(t, r.cutoff));
+END
+$$;
 
 --
 -- The literals of one table's run r.  A run with no cutoff (the first
@@ -63,7 +101,7 @@ RETURN ARRAY['cutoff', 'new_watermark', 'cutoff_date']
 CREATE OR REPLACE FUNCTION etl_stream._table_bindings(t etl_stream.tables, r etl_stream.runs,
                                                        dates_from text)
 RETURNS jsonb
-LANGUAGE plpgsql STABLE
+LANGUAGE plpgsql VOLATILE
 SET datestyle = 'ISO, YMD' SET intervalstyle = 'postgres' AS $$
 DECLARE
     k record;
@@ -96,15 +134,12 @@ BEGIN
                 USING ERRCODE = 'undefined_column',
                       HINT = ':touched_dates lists the dates of the transform''s dates_from column, which must be a date, timestamp or unix-seconds integer column of the target.';
         END IF;
-        -- the rows the run merged are the target's rows at or past its cutoff
-        -- (and maybe a few more, which only costs their days' work)
-        EXECUTE format('SELECT coalesce(array_agg(d ORDER BY d), ''{}'') FROM (SELECT DISTINCT %s AS d FROM %s%s) s',
-                       etl_stream._date_of(col_type, quote_ident(dates_from)), target,
-                       CASE WHEN r.cutoff IS NOT NULL AND t.watermark IS NOT NULL
-                            THEN format(' WHERE %I >= %s', t.watermark, etl_stream._typed_literal(t, r.cutoff))
-                            ELSE '' END)
+        EXECUTE format('SELECT coalesce(array_agg(d ORDER BY d), ''{}'') FROM (SELECT DISTINCT %s AS d FROM %s) s',
+                       etl_stream._date_of(col_type, quote_ident(dates_from)),
+                       etl_stream._rows_of_run(t, r))
            INTO dates;
-        b := b || jsonb_build_object('touched_dates', format('%L::date[]', dates::text));
+        b := b || jsonb_build_object('touched_dates', format('%L::date[]', dates::text),
+                                     'touched_from', format('%L::date', coalesce(dates[1]::text, 'infinity')));
     END IF;
     RETURN b;
 END
@@ -121,7 +156,7 @@ CREATE OR REPLACE FUNCTION etl_stream._transform_bindings(tr etl_stream.transfor
                                                            run_ids bigint[] DEFAULT NULL,
                                                            OUT bindings jsonb, OUT cutoff text,
                                                            OUT new_watermark text, OUT runs bigint[])
-LANGUAGE plpgsql STABLE AS $$
+LANGUAGE plpgsql VOLATILE AS $$
 DECLARE
     a text;
     first boolean := true;
@@ -248,7 +283,7 @@ END
 $$;
 
 COMMENT ON FUNCTION etl_stream.add_transform(text, text[], text, text, boolean) IS
-  'SQL to run after the syncs of the named tables, with their cutoffs as literals (:cutoff, :new_watermark, :cutoff_date, :touched_dates)';
+  'SQL to run after the syncs of the named tables, with their cutoffs as literals (:cutoff, :new_watermark, :cutoff_date, :touched_dates, :touched_from)';
 
 -- alter_transform: what is given changes (dates_from => '' removes it)
 CREATE OR REPLACE FUNCTION etl_stream.alter_transform(name text, after text[] DEFAULT NULL,
@@ -332,7 +367,7 @@ BEGIN
                   HINT = 'Your transforms are listed in etl_stream.transforms.';
     END IF;
     b := etl_stream._transform_bindings(tr, NULL);
-    RETURN NEXT format('transform %s after %s (runs %s)', quote_ident(tr.name),
+    RETURN NEXT format('transform %s after %s, with the literals of run %s', quote_ident(tr.name),
                        array_to_string(tr.after, ', '), array_to_string(b.runs, ', '));
     FOR kv IN SELECT key, value FROM jsonb_each_text(b.bindings) WHERE key NOT LIKE '%.%' ORDER BY key LOOP
         RETURN NEXT format('  :%s = %s', kv.key, kv.value);
