@@ -255,6 +255,7 @@ typedef struct SqlArgs
 extern void sql_arg(SqlArgs *args, Oid type, Datum value, bool isnull);
 extern void sql_arg_text(SqlArgs *args, const char *s);
 extern void exec_sql(const char *sql, SqlArgs *args);
+extern bool call_in_subtransaction(void (*fn) (void *arg), void *arg, ErrorData **error);
 
 /* run_record.c */
 extern int64 record_run(SyncRun *run, Datum *row);

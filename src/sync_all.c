@@ -552,18 +552,15 @@ etl_stream_run_schedule(PG_FUNCTION_ARGS)
 			failed_transforms = run_call_transforms(runs, nruns, true, NULL, &failures, cxt);
 		}
 	}
-	if (failed == 0 && failed_transforms > 0)
+	/* the tables that did not sync, or else the transforms that failed */
+	if (failed > 0 || failed_transforms > 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_FDW_ERROR),
-				 errmsg("etl_stream schedule \"%s\": %d %s failed", name, failed_transforms,
-						failed_transforms == 1 ? "transform" : "transforms"),
-				 errdetail("%s.", failures.data),
-				 errhint("The runs, with their errors, are in etl_stream.runs (kind 'transform').")));
-	if (failed > 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_FDW_ERROR),
-				 errmsg("etl_stream schedule \"%s\": %d %s did not sync", name, failed,
-						failed == 1 ? "table" : "tables"),
+				 errmsg("etl_stream schedule \"%s\": %s", name,
+						failed > 0
+						? psprintf("%d %s did not sync", failed, failed == 1 ? "table" : "tables")
+						: psprintf("%d %s failed", failed_transforms,
+								   failed_transforms == 1 ? "transform" : "transforms")),
 				 errdetail("%s.", failures.data),
 				 errhint("The runs, with their errors, are in etl_stream.runs; etl_stream.status shows the last of each table.")));
 	SPI_finish();

@@ -454,6 +454,13 @@ transform_step(TransformRun *tr)
 	tr->rows_read = tuples_read() - read_before;
 }
 
+/* transform_step, as call_in_subtransaction calls it */
+static void
+call_transform_step(void *arg)
+{
+	transform_step((TransformRun *) arg);
+}
+
 /*
  * The step in a subtransaction: false, with the error, if it failed.  A
  * cancel is not the run's failure and is raised on.
@@ -461,32 +468,11 @@ transform_step(TransformRun *tr)
 static bool
 run_one(TransformRun *tr, ErrorData **error)
 {
-	MemoryContext oldcxt = CurrentMemoryContext;
-	ResourceOwner oldowner = CurrentResourceOwner;
-
-	BeginInternalSubTransaction(NULL);
-	MemoryContextSwitchTo(oldcxt);
-	PG_TRY();
-	{
-		transform_step(tr);
-		ReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(oldcxt);
-		CurrentResourceOwner = oldowner;
-	}
-	PG_CATCH();
-	{
-		MemoryContextSwitchTo(oldcxt);
-		*error = CopyErrorData();
-		FlushErrorState();
-		RollbackAndReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(oldcxt);
-		CurrentResourceOwner = oldowner;
-		if ((*error)->sqlerrcode == ERRCODE_QUERY_CANCELED)
-			ReThrowError(*error);
-		return false;
-	}
-	PG_END_TRY();
-	return true;
+	if (call_in_subtransaction(call_transform_step, tr, error))
+		return true;
+	if ((*error)->sqlerrcode == ERRCODE_QUERY_CANCELED)
+		ReThrowError(*error);
+	return false;
 }
 
 /*

@@ -269,15 +269,12 @@ BEGIN
             USING ERRCODE = 'duplicate_object',
                   DETAIL = 'Transforms and tables share the names of etl_stream.runs.';
     END IF;
-    tr.name := add_transform.name;
-    tr.after := add_transform.after;
-    tr.sql := add_transform.sql;
-    tr.dates_from := add_transform.dates_from;
-    tr.enabled := coalesce(add_transform.enabled, true);
-    PERFORM etl_stream._check_transform(tr);
+    -- (a definition that fails the check is rolled back with the error)
     INSERT INTO etl_stream.transforms (name, after, sql, dates_from, enabled)
-    VALUES (tr.name, tr.after, tr.sql, tr.dates_from, tr.enabled)
+    VALUES (add_transform.name, add_transform.after, add_transform.sql, add_transform.dates_from,
+            coalesce(add_transform.enabled, true))
     RETURNING * INTO tr;
+    PERFORM etl_stream._check_transform(tr);
     RETURN tr;
 END
 $$;
