@@ -562,7 +562,7 @@ etl_stream_run_schedule(PG_FUNCTION_ARGS)
 						: psprintf("%d %s failed", failed_transforms,
 								   failed_transforms == 1 ? "transform" : "transforms")),
 				 errdetail("%s.", failures.data),
-				 errhint("The runs, with their errors, are in etl_stream.runs; etl_stream.status shows the last of each table.")));
+				 errhint("The runs, with their errors, are in etl_stream.runs (a transform's with kind 'transform'); etl_stream.status shows the last of each table.")));
 	SPI_finish();
 	MemoryContextDelete(cxt);
 	PG_RETURN_VOID();

@@ -450,7 +450,7 @@ transform_step(TransformRun *tr)
 	started = GetCurrentTimestamp();
 	execute_as_owner(tr, stmts, get_role_oid(owner, false));
 	run->phase_s[RUN_PHASE_MERGE] = seconds_since(started);
-	/* with the reads that found the touched dates */
+	/* with the reads of the target that found the touched dates, if any */
 	tr->rows_read = tuples_read() - read_before;
 }
 

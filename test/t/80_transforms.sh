@@ -191,9 +191,26 @@ transform tf_agg success
 transform tf_agg_from success" "sync_all(parallel => 2) runs the transform once the job's syncs committed"
 tap_is "$(target_agg)" "$(source_agg)" "and the late row's day is right in the aggregate"
 
+# --- in a schedule: after its tables, each committed ---------------------------
+# (the row schedule() would make; pg_cron is not needed to CALL it)
+db -qc "INSERT INTO etl_stream.schedule_defs (name, cron, tables) VALUES ('tf', '0 * * * *', '{tf_events}')"
+my -e "INSERT INTO tf_events VALUES (9002, 2, '2026-11-04', 7, '2026-11-14 01:00')"
+db -qc "CALL etl_stream.run_schedule('tf')"
+tap_is "$(db -Atc "SELECT string_agg(kind || ' ' || table_name || ' ' || status, ', ' ORDER BY run_id)
+                   FROM etl_stream.runs WHERE run_id > (SELECT max(run_id) FROM etl_stream.runs WHERE kind = 'sync') - 1")" \
+	"sync tf_events success, transform tf_agg success, transform tf_agg_from success" \
+	"run_schedule runs the transforms after the schedule's tables"
+tap_is "$(target_agg)" "$(source_agg)" "and the aggregate follows"
+
 # --- a failing transform is recorded, and rolled back --------------------------
 before=$(target_agg)
 db -q -c "SELECT etl_stream.alter_transform('tf_agg', sql => 'DELETE FROM tf_agg_daily WHERE date = ANY (:touched_dates); SELECT 1 / 0')" >/dev/null
+out=$(db -c "CALL etl_stream.run_schedule('tf')" 2>&1 || true)
+echo "$out" | sed 's/^/# /'
+tap_ok "a schedule whose transform failed fails, naming it" \
+	grep -q 'ERROR:  etl_stream schedule "tf": 1 transform failed' <<<"$out"
+tap_is "$(db -Atc "SELECT status || ' ' || sqlstate FROM etl_stream.runs WHERE table_name = 'tf_agg' ORDER BY run_id DESC LIMIT 1")" \
+	"failed 22012" "after its failed run was recorded and committed"
 out=$(db -AtF' ' -c "SELECT status, sqlstate, message, failed_phase FROM etl_stream.run_transform('tf_agg')" 2>&1)
 echo "$out" | sed 's/^/# /'
 tap_ok "a failing transform is recorded as failed with its error" grep -q '^failed 22012 division by zero merge$' <<<"$out"
