@@ -4,10 +4,12 @@
 # rounds of updates, inserts and late rows on the MariaDB side the aggregate
 # stays equal to a full recompute on the source; each run's record shows the
 # literals it was given, the rows it read and wrote, and its EXPLAIN reads
-# only the touched days' partitions.  A failed sync skips the transform, a
-# failing transform is recorded with its error and rolled back, the
-# placeholders are checked when the transform is added, and the statements
-# run as the transform's owner.
+# only the touched days' partitions.  It runs in sync_all (one transaction
+# and in workers), sync_all_proc and a schedule's run_schedule, and by hand.
+# A failed sync skips the transform, a failing transform is recorded with
+# its error and rolled back (and fails its schedule), the placeholders are
+# checked when the transform is added, a unix-seconds cutoff's date follows
+# the session's TimeZone, and the statements run as the transform's owner.
 set -euo pipefail
 . "$(dirname "$0")/../lib.sh"
 
@@ -17,7 +19,7 @@ cleanup() {
 	set +e
 	pg_psql -qc "DROP DATABASE IF EXISTS $DB WITH (FORCE)" >/dev/null 2>&1
 	pg_psql -qc "DROP ROLE IF EXISTS tf_owner" >/dev/null 2>&1
-	mysql_root etl_test -e "DROP TABLE IF EXISTS tf_events, tf_events_gone" >/dev/null 2>&1
+	mysql_root etl_test -e "DROP TABLE IF EXISTS tf_events, tf_events_gone, tf_unix" >/dev/null 2>&1
 }
 trap cleanup EXIT
 cleanup
@@ -217,7 +219,25 @@ tap_ok "a failing transform is recorded as failed with its error" grep -q '^fail
 tap_ok "with a WARNING" grep -q 'WARNING:  etl_stream transform "tf_agg" failed: division by zero' <<<"$out"
 tap_is "$(target_agg)" "$before" "what its statements did before the error is rolled back"
 db -q -c "SELECT etl_stream.alter_transform('tf_agg', enabled => false)" >/dev/null
-tap_is "$(db -AtF' ' -c "SELECT count(*) FROM etl_stream.sync_all() WHERE table_name = 'tf_agg'")" 0 "a disabled transform does not run"
+tap_is "$(db -AtF' ' -c "SELECT table_name, status FROM etl_stream.sync_all() WHERE kind = 'transform'")" "tf_agg_from success" \
+	"a disabled transform does not run; the other one does, in sync_all's one transaction"
+tap_is "$(target_agg tf_agg_from)" "$(source_agg)" "which is right too"
+
+# --- a unix-seconds watermark: :cutoff a number, :cutoff_date in the session's TimeZone
+my -e "CREATE TABLE tf_unix (id INT PRIMARY KEY, update_time INT NOT NULL);
+       INSERT INTO tf_unix VALUES (1, 1762300800), (2, 1762300800)"   # 2025-11-05 00:00 UTC
+db -q >/dev/null <<'SQL'
+SELECT etl_stream.add_table('tf_unix', server => 'src', source_table => 'tf_unix', watermark => 'update_time');
+SELECT etl_stream.create_target('tf_unix');
+SELECT etl_stream.sync('tf_unix');
+SELECT etl_stream.sync('tf_unix');
+SELECT etl_stream.add_transform('tf_unix_t', '{tf_unix}', 'SELECT :cutoff, :cutoff_date');
+SQL
+tap_is "$(db -Atq -c "SET TimeZone = 'UTC'" -c "SELECT bindings->>'cutoff' || ' ' || (bindings->>'cutoff_date') FROM etl_stream.run_transform('tf_unix_t')")" \
+	"1762300800 '2025-11-05'::date" "a unix-seconds cutoff is a number, and its date in UTC is 2025-11-05"
+tap_is "$(db -Atq -c "SET TimeZone = 'America/New_York'" -c "SELECT bindings->>'cutoff_date' FROM etl_stream.run_transform('tf_unix_t')")" \
+	"'2025-11-04'::date" "and in New York, 2025-11-04: the session's TimeZone decides"
+db -q -c "SELECT etl_stream.drop_transform('tf_unix_t')" >/dev/null
 
 # --- it runs as its owner ---------------------------------------------------
 db -q >/dev/null <<'SQL'
