@@ -239,6 +239,18 @@ tap_is "$(db -Atq -c "SET TimeZone = 'America/New_York'" -c "SELECT bindings->>'
 	"'2025-11-04'::date" "and in New York, 2025-11-04: the session's TimeZone decides"
 db -q -c "SELECT etl_stream.drop_transform('tf_unix_t')" >/dev/null
 
+# --- after two tables: :name.table, and both must sync in the call ------------
+db -q -c "SELECT etl_stream.add_transform('tf_two', '{tf_events,tf_unix}', 'SELECT :cutoff.tf_unix, :cutoff_date.tf_events, :cutoff')" >/dev/null
+db -q -c "CALL etl_stream.run_schedule('tf')"
+tap_is "$(db -Atc "SELECT status || ': ' || error FROM etl_stream.runs WHERE table_name = 'tf_two' ORDER BY run_id DESC LIMIT 1")" \
+	'skipped: etl_stream table "tf_unix", which it runs after, was not synced in this call' \
+	"a transform after two tables is skipped by a schedule that syncs one of them"
+db -q -c "CALL etl_stream.sync_all_proc()"
+tap_is "$(db -AtF' ' -c "SELECT status, bindings->>'cutoff.tf_unix', bindings->>'cutoff' = bindings->>'cutoff.tf_events'
+                        FROM etl_stream.runs WHERE table_name = 'tf_two' ORDER BY run_id DESC LIMIT 1")" \
+	"success 1762300800 t" "and runs after both synced: :cutoff.tf_unix is the second's, :cutoff the first's"
+db -q -c "SELECT etl_stream.drop_transform('tf_two')" >/dev/null
+
 # --- it runs as its owner ---------------------------------------------------
 db -q >/dev/null <<'SQL'
 CREATE ROLE tf_owner;
