@@ -10,7 +10,8 @@
  * depends on.  A table whose dependency did not succeed in the same call is
  * not run; it is recorded as skipped, with the reason.  In workers the
  * tables are the tasks of a sync_all job (src/workers.c); the caller waits
- * for the job and returns its runs.
+ * for the job and returns its runs.  After the tables, the transforms that
+ * follow them run, or are recorded as skipped (src/transform.c).
  *
  * IDENTIFICATION
  *		  src/sync_all.c
