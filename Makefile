@@ -19,6 +19,7 @@ OBJS = \
 	src/run_record.o \
 	src/retry.o \
 	src/sync_all.o \
+	src/transform.o \
 	src/workers.o \
 	src/progress.o
 
@@ -34,8 +35,9 @@ PREV_VERSION = 0.4.0
 # scripts are kept as shipped (docs/architecture.md).
 OBJECT_SQL = $(sort $(wildcard sql/objects/*.sql))
 CATALOG_SQL = sql/objects/10_catalog.sql sql/objects/11_catalog_jobs.sql \
-	sql/objects/12_catalog_schedules.sql sql/objects/13_catalog_rejects.sql
-NEW_CATALOG_SQL = sql/objects/13_catalog_rejects.sql
+	sql/objects/12_catalog_schedules.sql sql/objects/13_catalog_rejects.sql \
+	sql/objects/13_catalog_transforms.sql
+NEW_CATALOG_SQL = sql/objects/13_catalog_rejects.sql sql/objects/13_catalog_transforms.sql
 REPLACEABLE_SQL = $(filter-out $(CATALOG_SQL),$(OBJECT_SQL))
 UPGRADE_SQL = sql/upgrade/$(PREV_VERSION)--$(EXT_VERSION).sql $(NEW_CATALOG_SQL) \
 	$(REPLACEABLE_SQL) sql/upgrade/$(PREV_VERSION)--$(EXT_VERSION)-after.sql

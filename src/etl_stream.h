@@ -291,6 +291,8 @@ typedef struct SyncRun
 	const char *skip_reason;
 	char	   *schema_changes; /* the source's columns changed: what and
 								 * what the run did (on_schema_change) */
+	const char *kind;			/* "sync" (NULL) or "transform" */
+	char	   *bindings;		/* a transform's literals, as jsonb text */
 	ErrorData  *error;			/* why it failed */
 	ValueError	value_error;	/* the value that did not convert, if one */
 	int64		run_id;			/* taken before the landing (rejects name
@@ -301,7 +303,7 @@ extern Datum run_sync(const SyncRequest *req);
 extern int64 record_skipped_run(const SyncRequest *req, const char *reason);
 
 /* run.c: statements through SPI, with their arguments */
-#define MAX_SQL_ARGS 40
+#define MAX_SQL_ARGS 48
 
 typedef struct SqlArgs
 {
@@ -314,6 +316,7 @@ typedef struct SqlArgs
 extern void sql_arg(SqlArgs *args, Oid type, Datum value, bool isnull);
 extern void sql_arg_text(SqlArgs *args, const char *s);
 extern void exec_sql(const char *sql, SqlArgs *args);
+extern bool call_in_subtransaction(void (*fn) (void *arg), void *arg, ErrorData **error);
 
 /* run_record.c */
 extern int64 record_run(SyncRun *run, Datum *row);
@@ -344,6 +347,19 @@ extern void require_worker_budget(void);
 /* retry.c */
 extern int64 retry_delay_ms(Datum run_row);
 extern void wait_before_retry(int64 ms, const char *table, int next_attempt);
+
+/* transform.c: the transforms of a sync_all, sync_all_proc or schedule */
+typedef struct CallRun
+{
+	const char *table;			/* a table the call synced */
+	const char *status;			/* how its (last) run ended */
+	int64		run_id;
+} CallRun;
+
+struct Tuplestorestate;
+extern int	run_call_transforms(const CallRun *runs, int nruns, bool commit,
+								struct Tuplestorestate *rows, StringInfo failures,
+								MemoryContext cxt);
 
 /* sync_all.c */
 extern void create_sync_all_job(int64 job_id, bool wait, int parallel,

@@ -290,13 +290,12 @@ disarm_run_timeout(void)
 }
 
 /*
- * Run a step in a subtransaction.  True if it succeeded; if not, it is
- * rolled back and its error is in *error, except a cancel (or
- * statement_timeout), which is not a step's failure and is raised on.
- * The cancel the run's own timeout raises is the step's failure.
+ * call_in_subtransaction
+ *		fn(arg) in a subtransaction.  True if it succeeded; if not, it is
+ *		rolled back and its error is in *error (transform.c uses it too).
  */
-static bool
-in_subtransaction(RunStep step, RunState *rs, ErrorData **error)
+bool
+call_in_subtransaction(void (*fn) (void *arg), void *arg, ErrorData **error)
 {
 	MemoryContext oldcxt = CurrentMemoryContext;
 	ResourceOwner oldowner = CurrentResourceOwner;
@@ -305,7 +304,7 @@ in_subtransaction(RunStep step, RunState *rs, ErrorData **error)
 	MemoryContextSwitchTo(oldcxt);
 	PG_TRY();
 	{
-		step(rs);
+		fn(arg);
 		ReleaseCurrentSubTransaction();
 		MemoryContextSwitchTo(oldcxt);
 		CurrentResourceOwner = oldowner;
@@ -318,15 +317,46 @@ in_subtransaction(RunStep step, RunState *rs, ErrorData **error)
 		RollbackAndReleaseCurrentSubTransaction();
 		MemoryContextSwitchTo(oldcxt);
 		CurrentResourceOwner = oldowner;
-		if ((*error)->sqlerrcode == ERRCODE_QUERY_CANCELED && !run_timed_out)
-		{
-			progress_failing(*error);	/* for the record written later */
-			ReThrowError(*error);
-		}
 		return false;
 	}
 	PG_END_TRY();
 	return true;
+}
+
+/* A step and its run, as call_in_subtransaction's argument */
+typedef struct StepCall
+{
+	RunStep		step;
+	RunState   *rs;
+} StepCall;
+
+static void
+call_step(void *arg)
+{
+	StepCall   *call = (StepCall *) arg;
+
+	call->step(call->rs);
+}
+
+/*
+ * Run a step in a subtransaction.  True if it succeeded; if not, it is
+ * rolled back and its error is in *error, except a cancel (or
+ * statement_timeout), which is not a step's failure and is raised on.
+ * The cancel the run's own timeout raises is the step's failure.
+ */
+static bool
+in_subtransaction(RunStep step, RunState *rs, ErrorData **error)
+{
+	StepCall	call = {step, rs};
+
+	if (call_in_subtransaction(call_step, &call, error))
+		return true;
+	if ((*error)->sqlerrcode == ERRCODE_QUERY_CANCELED && !run_timed_out)
+	{
+		progress_failing(*error);	/* for the record written later */
+		ReThrowError(*error);
+	}
+	return false;
 }
 
 /* ----------------------------------------------------------------

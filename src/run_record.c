@@ -223,6 +223,8 @@ record_run(SyncRun *run, Datum *row)
 	sql_arg_text(&a, notes_json(run, true));
 	sql_arg_text(&a, run->upper_bound);
 	add_int8(&a, run->rows_flagged);
+	sql_arg_text(&a, run->kind ? run->kind : "sync");
+	sql_arg_text(&a, run->bindings);
 	exec_sql("INSERT INTO etl_stream.runs"
 			 " (table_name, started_at, finished_at, status, strategy,"
 			 "  rows_pulled, rows_landed, rows_inserted, rows_updated,"
@@ -231,14 +233,16 @@ record_run(SyncRun *run, Datum *row)
 			 "  load_path, sqlstate, message, detail, hint, error_column,"
 			 "  error_mysql_type, error_key, error_value, attempt, job_id,"
 			 "  task_id, statistics, schema_changes, run_id, rows_rejected,"
-			 "  values_changed, values_rejected, owner, upper_bound, rows_flagged)"
+			 "  values_changed, values_rejected, owner, upper_bound, rows_flagged,"
+			 "  kind, bindings)"
 			 " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12,"
 			 "  $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24,"
 			 "  $25, $26, $27, $28, $29, $30, $31, $32, $33,"
 			 "  coalesce($34, nextval('etl_stream.runs_run_id_seq')), $35,"
 			 "  $36::jsonb, $37::jsonb,"
 			 "  coalesce((SELECT t.owner FROM etl_stream.tables t WHERE t.name = $1),"
-			 "           current_user), $38, $39)"
+			 "           (SELECT x.owner FROM etl_stream.transforms x WHERE x.name = $1),"
+			 "           current_user), $38, $39, $40, $41::jsonb)"
 			 " RETURNING *", &a);
 	run_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
 										 SPI_fnumber(SPI_tuptable->tupdesc, "run_id"),

@@ -10,7 +10,8 @@
  * depends on.  A table whose dependency did not succeed in the same call is
  * not run; it is recorded as skipped, with the reason.  In workers the
  * tables are the tasks of a sync_all job (src/workers.c); the caller waits
- * for the job and returns its runs.
+ * for the job and returns its runs.  After the tables, the transforms that
+ * follow them run, or are recorded as skipped (src/transform.c).
  *
  * IDENTIFICATION
  *		  src/sync_all.c
@@ -44,6 +45,7 @@ typedef struct OrderedTable
 	int			ndeps;
 	int		   *depends_on;		/* positions, from 1 */
 	char	   *status;			/* of its run in this call, once run */
+	int64		run_id;			/* of that run */
 } OrderedTable;
 
 /*
@@ -56,6 +58,9 @@ typedef struct OrderedTable
 	"         WHERE t.enabled AND (" p "::text IS NULL OR t.name = ANY (coalesce(" \
 	"                 (SELECT s.tables FROM etl_stream.schedule_defs s WHERE s.name = " p ")," \
 	"                 ARRAY[t.name]))))) ORDER BY position"
+
+static void put_job_runs(Tuplestorestate *rows);
+static CallRun *job_call_runs(int64 job_id, int *count, MemoryContext cxt);
 
 PG_FUNCTION_INFO_V1(etl_stream_sync_all);
 PG_FUNCTION_INFO_V1(etl_stream_sync_all_proc);
@@ -136,6 +141,7 @@ sync_one(OrderedTable *tables, OrderedTable *t, bool wait, int attempt,
 	char	   *reason = unmet_dependency(tables, t);
 	HeapTupleData tuple;
 	Datum		row;
+	bool		isnull_id;
 
 	req.name = t->name;
 	req.wait = wait;
@@ -153,6 +159,8 @@ sync_one(OrderedTable *tables, OrderedTable *t, bool wait, int attempt,
 		row = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
 	}
 	t->status = run_status(row, cxt);
+	t->run_id = DatumGetInt64(GetAttributeByName((HeapTupleHeader) DatumGetPointer(row),
+												 "run_id", &isnull_id));
 	if (rows != NULL)
 	{
 		tuple.t_len = HeapTupleHeaderGetDatumLength((HeapTupleHeader) DatumGetPointer(row));
@@ -164,14 +172,31 @@ sync_one(OrderedTable *tables, OrderedTable *t, bool wait, int attempt,
 	return row;
 }
 
+/* How the call's tables ended, for the transforms that run after them */
+static CallRun *
+call_runs(const OrderedTable *tables, int count, MemoryContext cxt)
+{
+	CallRun    *runs = MemoryContextAllocZero(cxt, sizeof(CallRun) * Max(count, 1));
+
+	for (int i = 0; i < count; i++)
+	{
+		runs[i].table = tables[i].name;
+		runs[i].status = tables[i].status;
+		runs[i].run_id = tables[i].run_id;
+	}
+	return runs;
+}
+
 /*
  * The tables, each in a transaction of its own (the caller's is committed
  * first, and SPI connected nonatomic), each table's attempts until one
- * succeeds or there is none left (retry.c).  Returns how many tables
- * failed or timed out in the end; their names and outcomes in failures.
+ * succeeds or there is none left (retry.c), then the transforms after
+ * them.  Returns how many tables failed or timed out in the end, and sets
+ * how many transforms failed; their names and outcomes in failures.
  */
 static int
-sync_committing(const char *schedule, bool wait, StringInfo failures, MemoryContext cxt)
+sync_committing(const char *schedule, bool wait, StringInfo failures, int *failed_transforms,
+				MemoryContext cxt)
 {
 	OrderedTable *tables;
 	int			count;
@@ -202,6 +227,9 @@ sync_committing(const char *schedule, bool wait, StringInfo failures, MemoryCont
 			failed++;
 		}
 	}
+	/* then the transforms after them, each committed on its own */
+	*failed_transforms = run_call_transforms(call_runs(tables, count, cxt), count, true,
+											 NULL, failures, cxt);
 	return failed;
 }
 
@@ -256,6 +284,9 @@ sync_all_in_workers(Tuplestorestate *rows, bool wait, int parallel, const char *
 	SqlArgs		args = {0};
 	int64		job_id;
 	volatile int no_worker = 0;
+	StringInfoData failures;
+	CallRun    *runs;
+	int			nruns;
 
 	if (!workers_available())
 		ereport(ERROR,
@@ -320,6 +351,18 @@ sync_all_in_workers(Tuplestorestate *rows, bool wait, int parallel, const char *
 	if (rows == NULL)
 		return job_id;
 	exec_sql("SELECT r FROM etl_stream.runs r WHERE r.job_id = $1 ORDER BY r.run_id", &args);
+	put_job_runs(rows);
+	/* the transforms, in the caller's transaction, which sees the job's runs */
+	initStringInfo(&failures);
+	runs = job_call_runs(job_id, &nruns, CurrentMemoryContext);
+	(void) run_call_transforms(runs, nruns, false, rows, &failures, CurrentMemoryContext);
+	return job_id;
+}
+
+/* The rows of etl_stream.runs just selected, into rows */
+static void
+put_job_runs(Tuplestorestate *rows)
+{
 	for (uint64 i = 0; i < SPI_processed; i++)
 	{
 		bool		isnull;
@@ -334,7 +377,31 @@ sync_all_in_workers(Tuplestorestate *rows, bool wait, int parallel, const char *
 		tuple.t_data = td;
 		tuplestore_puttuple(rows, &tuple);
 	}
-	return job_id;
+}
+
+/* How the tables of a sync_all job ended, for the transforms after them */
+static CallRun *
+job_call_runs(int64 job_id, int *count, MemoryContext cxt)
+{
+	SqlArgs		args = {0};
+	CallRun    *runs;
+
+	sql_arg(&args, INT8OID, Int64GetDatum(job_id), false);
+	exec_sql("SELECT t.table_name, coalesce(r.status, t.state), coalesce(r.run_id, 0)"
+			 "  FROM etl_stream.tasks t LEFT JOIN etl_stream.runs r USING (run_id)"
+			 " WHERE t.job_id = $1 ORDER BY t.position", &args);
+	*count = (int) SPI_processed;
+	runs = MemoryContextAllocZero(cxt, sizeof(CallRun) * Max(*count, 1));
+	for (int i = 0; i < *count; i++)
+	{
+		runs[i].table = MemoryContextStrdup(cxt, SPI_getvalue(SPI_tuptable->vals[i],
+															  SPI_tuptable->tupdesc, 1));
+		runs[i].status = MemoryContextStrdup(cxt, SPI_getvalue(SPI_tuptable->vals[i],
+															   SPI_tuptable->tupdesc, 2));
+		runs[i].run_id = strtoll(SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 3),
+								 NULL, 10);
+	}
+	return runs;
 }
 
 /* ----------------------------------------------------------------
@@ -367,9 +434,14 @@ etl_stream_sync_all(PG_FUNCTION_ARGS)
 		int			count;
 		OrderedTable *tables = tables_in_order(&count, CurrentMemoryContext, NULL);
 
+		StringInfoData failures;
+
 		for (int i = 0; i < count; i++)
 			(void) sync_one(tables, &tables[i], wait, 1, rsinfo->setResult,
 							CurrentMemoryContext);
+		initStringInfo(&failures);
+		(void) run_call_transforms(call_runs(tables, count, CurrentMemoryContext), count,
+								   false, rsinfo->setResult, &failures, CurrentMemoryContext);
 	}
 	SPI_finish();
 	return (Datum) 0;
@@ -411,11 +483,12 @@ etl_stream_sync_all_proc(PG_FUNCTION_ARGS)
 	bool		wait = !PG_ARGISNULL(0) && PG_GETARG_BOOL(0);
 	MemoryContext cxt;
 	StringInfoData failures;
+	int			failed_transforms;
 
 	cxt = begin_committing(fcinfo, "etl_stream.sync_all_proc()",
 						   "CALL it on its own to commit each table's run, or use SELECT etl_stream.sync_all() to sync every table in one transaction.");
 	initStringInfo(&failures);
-	(void) sync_committing(NULL, wait, &failures, cxt);
+	(void) sync_committing(NULL, wait, &failures, &failed_transforms, cxt);
 	SPI_finish();
 	MemoryContextDelete(cxt);
 	PG_RETURN_VOID();
@@ -437,6 +510,7 @@ etl_stream_run_schedule(PG_FUNCTION_ARGS)
 	SqlArgs		args = {0};
 	int			parallel;
 	int			failed;
+	int			failed_transforms = 0;
 
 	cxt = begin_committing(fcinfo, "etl_stream.run_schedule()",
 						   "pg_cron CALLs it on its own; so can you.");
@@ -453,7 +527,7 @@ etl_stream_run_schedule(PG_FUNCTION_ARGS)
 	parallel = atoi(SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1));
 
 	if (parallel <= 1)
-		failed = sync_committing(name, false, &failures, cxt);
+		failed = sync_committing(name, false, &failures, &failed_transforms, cxt);
 	else
 	{
 		int64		job_id;
@@ -470,15 +544,26 @@ etl_stream_run_schedule(PG_FUNCTION_ARGS)
 		if (failed > 0)
 			appendStringInfoString(&failures,
 								   SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2));
-		PopActiveSnapshot();
+		{
+			int			nruns;
+			CallRun    *runs = job_call_runs(job_id, &nruns, cxt);
+
+			PopActiveSnapshot();
+			SPI_commit();
+			failed_transforms = run_call_transforms(runs, nruns, true, NULL, &failures, cxt);
+		}
 	}
-	if (failed > 0)
+	/* the tables that did not sync, or else the transforms that failed */
+	if (failed > 0 || failed_transforms > 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_FDW_ERROR),
-				 errmsg("etl_stream schedule \"%s\": %d %s did not sync", name, failed,
-						failed == 1 ? "table" : "tables"),
+				 errmsg("etl_stream schedule \"%s\": %s", name,
+						failed > 0
+						? psprintf("%d %s did not sync", failed, failed == 1 ? "table" : "tables")
+						: psprintf("%d %s failed", failed_transforms,
+								   failed_transforms == 1 ? "transform" : "transforms")),
 				 errdetail("%s.", failures.data),
-				 errhint("The runs, with their errors, are in etl_stream.runs; etl_stream.status shows the last of each table.")));
+				 errhint("The runs, with their errors, are in etl_stream.runs (a transform's with kind 'transform'); etl_stream.status shows the last of each table.")));
 	SPI_finish();
 	MemoryContextDelete(cxt);
 	PG_RETURN_VOID();

@@ -129,7 +129,10 @@ CREATE TABLE etl_stream.runs (
     values_changed  jsonb,              -- (0.5.0) per column: values invalid_dates changed (a success)
     values_rejected jsonb,              -- (0.5.0) per column: rows left out for one of its values
     upper_bound     text,               -- (0.5.0) a ranged run (a backfill slice, a repair): its end, exclusive
-    rows_flagged    bigint NOT NULL DEFAULT 0   -- (0.5.0) deletes => 'flag': rows given a _deleted_at
+    rows_flagged    bigint NOT NULL DEFAULT 0,  -- (0.5.0) deletes => 'flag': rows given a _deleted_at
+    kind            text NOT NULL DEFAULT 'sync'    -- (0.5.0) a table's sync, or a transform's run
+                    CONSTRAINT runs_kind_check CHECK (kind IN ('sync', 'transform')),
+    bindings        jsonb               -- (0.5.0) a transform: each :placeholder and the literal it was given
 );
 CREATE INDEX runs_table_name_finished_at_idx ON etl_stream.runs (table_name, finished_at);
 CREATE INDEX runs_finished_at_idx ON etl_stream.runs (finished_at);

@@ -151,11 +151,12 @@ END
 $$;
 
 -- Registration names are one namespace in the database (they name staging
--- tables), whoever owns them; whether a name is taken, seen through every
--- role's rows
+-- tables and the runs of etl_stream.runs, a transform's too), whoever owns
+-- them; whether a name is taken, seen through every role's rows
 CREATE OR REPLACE FUNCTION etl_stream._registration_exists(name text) RETURNS boolean
 LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
-RETURN EXISTS (SELECT FROM etl_stream.tables t WHERE t.name = _registration_exists.name);
+RETURN EXISTS (SELECT FROM etl_stream.tables t WHERE t.name = _registration_exists.name)
+    OR EXISTS (SELECT FROM etl_stream.transforms x WHERE x.name = _registration_exists.name);
 
 --
 -- column_map renames MySQL columns for PostgreSQL ({"mysql name": "pg
@@ -199,6 +200,10 @@ BEGIN
         RAISE EXCEPTION 'etl_stream table "%" already exists', add_table.name
             USING ERRCODE = 'duplicate_object',
                   HINT = 'Use etl_stream.alter_table to change it, or etl_stream.drop_table first.';
+    ELSIF EXISTS (SELECT FROM etl_stream.transforms x WHERE x.name = add_table.name) THEN
+        RAISE EXCEPTION 'etl_stream transform "%" exists: a table needs a name of its own', add_table.name
+            USING ERRCODE = 'duplicate_object',
+                  DETAIL = 'Transforms and tables share the names of etl_stream.runs.';
     ELSIF etl_stream._registration_exists(add_table.name) THEN
         RAISE EXCEPTION 'etl_stream table "%" already exists', add_table.name
             USING ERRCODE = 'duplicate_object',

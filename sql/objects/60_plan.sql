@@ -123,6 +123,8 @@ DECLARE
     src text;
     conds text[] := '{}';
     remote_conds text[] := '{}';
+    written text := 'RETURNING (t.xmax = 0) AS inserted';
+    inserted text := 'inserted';
 BEGIN
     -- a registration changed by hand must still name columns PostgreSQL keeps
     PERFORM etl_stream._check_column_names(t);
@@ -175,13 +177,22 @@ BEGIN
         src := format('SELECT %s FROM %s s', src_cols, staging);
     END IF;
 
+    -- a row's xmax tells an insert from an update, but a partitioned target
+    -- cannot return system columns: there, a written key that the target
+    -- had before the statement (its snapshot) was updated
+    IF t.strategy = 'merge' AND (SELECT c.relkind FROM pg_class c WHERE c.oid = to_regclass(target)) = 'p' THEN
+        written := format('RETURNING %s', (SELECT string_agg(format('t.%I', k), ', ') FROM unnest(t.key_columns) k));
+        inserted := format('NOT EXISTS (SELECT FROM %s o WHERE %s)', target,
+                           (SELECT string_agg(format('o.%1$I = w.%1$I', k), ' AND ') FROM unnest(t.key_columns) k));
+    END IF;
+
     IF t.strategy = 'merge' THEN
         -- deletes => 'flag': a row that comes back is live again (its
         -- _deleted_at cleared), even when its values did not change
         p.merge_sql := format(
             'WITH batch AS (%s), '
-            'written AS (INSERT INTO %s AS t (%s) SELECT * FROM batch ON CONFLICT (%s) %s RETURNING (t.xmax = 0) AS inserted) '
-            'SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted), (SELECT count(*) FROM batch) FROM written',
+            'written AS (INSERT INTO %s AS t (%s) SELECT * FROM batch ON CONFLICT (%s) %s %s) '
+            'SELECT count(*) FILTER (WHERE %s), count(*) FILTER (WHERE NOT %s), (SELECT count(*) FROM batch) FROM written w',
             src, target, cols, keys,
             CASE WHEN nonkey IS NULL AND t.deletes = 'flag'
                  THEN 'DO UPDATE SET _deleted_at = NULL WHERE t._deleted_at IS NOT NULL'
@@ -197,7 +208,7 @@ BEGIN
                              CASE WHEN newer_wins AND t.watermark IS NOT NULL
                                   THEN format(' AND (t.%1$I IS NULL OR t.%1$I <= EXCLUDED.%1$I)', t.watermark)
                                   ELSE '' END)
-            END);
+            END, written, inserted, inserted);
     ELSIF t.strategy = 'append' THEN
         p.merge_sql := format(
             'WITH batch AS (%s), written AS (INSERT INTO %s AS t (%s) SELECT * FROM batch %s RETURNING 1) '

@@ -93,17 +93,25 @@ $$;
 
 --
 -- explain: what the next sync would run, with its literal cutoff, and the
--- plans of the statements that touch the target.
+-- plans of the statements that touch the target; for the name of a
+-- transform, what explain_transform() shows.
 --
 CREATE OR REPLACE FUNCTION etl_stream.explain(name text, range_from text DEFAULT NULL,
                                    range_to text DEFAULT NULL, costs boolean DEFAULT true)
 RETURNS SETOF text
 LANGUAGE plpgsql AS $$
 DECLARE
-    t etl_stream.tables := etl_stream._get(name);
-    p etl_stream.plan := etl_stream._raw_plan(t, etl_stream._plan(t, range_from, range_to));
+    t etl_stream.tables;
+    p etl_stream.plan;
     line text;
 BEGIN
+    IF NOT EXISTS (SELECT FROM etl_stream.tables x WHERE x.name = explain.name)
+       AND EXISTS (SELECT FROM etl_stream.transforms x WHERE x.name = explain.name) THEN
+        RETURN QUERY SELECT * FROM etl_stream.explain_transform(name, costs);
+        RETURN;
+    END IF;
+    t := etl_stream._get(name);
+    p := etl_stream._raw_plan(t, etl_stream._plan(t, range_from, range_to));
     IF to_regclass(p.staging) IS NULL THEN
         PERFORM etl_stream._prepare_staging(t);
     END IF;
@@ -138,4 +146,4 @@ END
 $$;
 
 COMMENT ON FUNCTION etl_stream.explain(text, text, text, boolean) IS
-  'the SQL and plans the next sync of a table would run, with its literal cutoff';
+  'the SQL and plans the next sync of a table (or run of a transform) would run, with its literal cutoff';

@@ -25,8 +25,9 @@ GRANT EXECUTE ON ALL ROUTINES IN SCHEMA etl_stream TO etl_stream_user;
 
 -- the catalog: rows confined to their owner by the policies
 REVOKE ALL ON etl_stream.tables, etl_stream.runs, etl_stream.rejects, etl_stream.jobs,
-              etl_stream.tasks, etl_stream.schedule_defs FROM PUBLIC;
-GRANT SELECT, INSERT, UPDATE, DELETE ON etl_stream.tables, etl_stream.schedule_defs TO etl_stream_user;
+              etl_stream.tasks, etl_stream.schedule_defs, etl_stream.transforms FROM PUBLIC;
+GRANT SELECT, INSERT, UPDATE, DELETE ON etl_stream.tables, etl_stream.schedule_defs,
+                                        etl_stream.transforms TO etl_stream_user;
 -- a run's record is written and pruned by the run, never changed
 -- afterwards; its rejects are written by the run, deleted by a retry
 GRANT SELECT, INSERT, DELETE ON etl_stream.runs, etl_stream.rejects TO etl_stream_user;

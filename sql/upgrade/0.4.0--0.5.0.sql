@@ -72,3 +72,11 @@ ALTER TABLE etl_stream.jobs
     DROP CONSTRAINT jobs_kind_check,
     ADD CONSTRAINT jobs_kind_check CHECK (kind IN ('backfill', 'sync_all', 'repair', 'sweep_deletes'));
 -- add_table and alter_table gain deletes (their 0.4.0 signatures went above)
+
+-- == transforms: a run of etl_stream.runs is a table's sync or a transform's,
+-- and a transform's records the literals its placeholders were given
+-- (the catalog table etl_stream.transforms is sql/objects/13_catalog_transforms.sql)
+ALTER TABLE etl_stream.runs
+    ADD COLUMN kind text NOT NULL DEFAULT 'sync'
+        CONSTRAINT runs_kind_check CHECK (kind IN ('sync', 'transform')),
+    ADD COLUMN bindings jsonb;

@@ -215,3 +215,13 @@ tap_is "$(db -Atc "SELECT string_agg(DISTINCT owner, ',') || ' ' || sum(rows_del
 	"t_team_a 2" "the sweep's runs are t_team_a's"
 out=$(as t_team_b -Atc "SELECT etl_stream.sweep_deletes('ro_a')")
 tap_ok "t_team_b cannot sweep it: the table does not exist for t_team_b" grep -q 'etl_stream table "ro_a" does not exist' <<<"$out"
+
+# --- 10. transforms: after one's own tables, under a name nobody holds ------
+out=$(as t_team_b -Atc "SELECT etl_stream.add_transform('ro_b_agg', '{ro_a}', 'SELECT 1')")
+tap_ok "t_team_b cannot add a transform after team_a's table: it does not exist for t_team_b" \
+	grep -q 'etl_stream table "ro_a" does not exist' <<<"$out"
+out=$(as t_team_b -Atc "SELECT etl_stream.add_transform('ro_a', '{ro_b}', 'SELECT 1')")
+echo "# $out"
+tap_ok "nor take the name of team_a's table for one (42710)" grep -q '42710' <<<"$out"
+tap_is "$(as t_team_b -Atc "SELECT name FROM etl_stream.add_transform('ro_b_agg', '{ro_b}', 'SELECT 1')")/$(as t_team_a -Atc "SELECT count(*) FROM etl_stream.transforms")" \
+	"ro_b_agg/0" "after its own table it can, and team_a does not see it"
