@@ -78,7 +78,19 @@ SELECT table_name, status, rows_pulled, rows_inserted, rows_updated, rows_unchan
   FROM etl_stream.runs ORDER BY run_id DESC LIMIT 2;
 
 \echo
-\echo '== 11. Live progress: a 1,000,000-row history table loads in another session'
+\echo '== 11. Does the copy match the source? Counts and checksums per slice, each engine computing its own: no row is pulled'
+-- a change MariaDB makes without moving the watermark: no sync can see it
+SELECT etl_stream.execute('shop',
+  'UPDATE ecs_order_info SET order_amount = order_amount + 1 WHERE order_id = 42') AS changed_quietly;
+SELECT count(*) AS slices, count(*) FILTER (WHERE ok) AS equal FROM etl_stream.verify('ecs_order_info');
+SELECT slice_from, slice_to, source_rows, target_rows, ok
+  FROM etl_stream.verify('ecs_order_info') WHERE NOT ok;
+-- repair reloads only that slice (delete_insert of its range), as a run
+SELECT slice_from, slice_to, status, run_id FROM etl_stream.repair('ecs_order_info');
+SELECT count(*) FILTER (WHERE NOT ok) AS slices_differing FROM etl_stream.verify('ecs_order_info');
+
+\echo
+\echo '== 12. Live progress: a 1,000,000-row history table loads in another session'
 SELECT etl_stream.execute('shop',
   'CREATE TABLE ecs_tracking_history AS
    SELECT seq AS id, 1 + seq DIV 5 AS order_id, ELT(1 + seq % 4, ''created'', ''paid'', ''shipped'', ''delivered'') AS status,
@@ -108,7 +120,7 @@ SELECT table_name, status, load_path, rows_pulled, round(pull_s::numeric, 2) AS 
   FROM etl_stream.runs ORDER BY run_id DESC LIMIT 1;
 
 \echo
-\echo '== 12. A backfill by 2 background workers: the same history sliced by update_time, each slice committed on its own'
+\echo '== 13. A backfill by 2 background workers: the same history sliced by update_time, each slice committed on its own'
 SELECT name FROM etl_stream.add_table('tracking_backfill', server => 'shop',
          source_table => 'ecs_tracking_history', watermark => 'update_time');
 SELECT etl_stream.create_target('tracking_backfill');
@@ -123,7 +135,7 @@ SELECT state, count(*) AS slices, sum(rows_merged) AS rows_merged, count(DISTINC
   FROM etl_stream.tasks WHERE job_id = :job GROUP BY state;
 
 \echo
-\echo '== 13. Downstream: tracking events in a table partitioned by day, and a daily aggregate per carrier rebuilt from the earliest day a sync touched'
+\echo '== 14. Downstream: tracking events in a table partitioned by day, and a daily aggregate per carrier rebuilt from the earliest day a sync touched'
 CREATE TABLE tracking_events (id bigint, order_id bigint, carrier text, status text,
                               event_time timestamp NOT NULL, update_time bigint NOT NULL,
                               PRIMARY KEY (id, event_time)) PARTITION BY RANGE (event_time);
@@ -178,7 +190,7 @@ SELECT count(*) AS differences_from_a_full_recompute FROM (
      EXCEPT SELECT carrier, event_time::date, count(*) FROM tracking_events GROUP BY 1, 2)) d;
 
 \echo
-\echo '== 14. A schedule with pg_cron: both tables every 15 minutes, in dependency order, each retried after a transient failure'
+\echo '== 15. A schedule with pg_cron: both tables every 15 minutes, in dependency order, each retried after a transient failure'
 CREATE EXTENSION pg_cron;
 SELECT name, retries, retry_backoff, timeout
   FROM etl_stream.alter_table('ecs_order_info', retries => 3, retry_backoff => '30 s', timeout => '10 min');
@@ -187,7 +199,7 @@ SELECT name, cron, tables, cron_job_id, active, last_outcome, next_due FROM etl_
 SELECT jobid, jobname, schedule, command FROM cron.job;
 
 \echo
-\echo '== 15. Status per table at the end'
+\echo '== 16. Status per table at the end'
 SELECT name, strategy, current_watermark, last_status, last_rows_pulled, last_rows_changed,
        date_trunc('second', since_last_success) AS since_last_success, last_error
   FROM etl_stream.status ORDER BY name;
