@@ -973,25 +973,37 @@ side_connect(SourceConnection *conn, TimestampTz deadline, bool cleanup, bool *o
 	int			status;
 
 	memset(&side, 0, sizeof(side));
-	side.mysql = make_handle(opts, true, 0);
 	side.state = CONN_BROKEN;	/* no stall checks of its own */
 	side.cleanup = cleanup;
-	status = mysql_real_connect_start(&ret, side.mysql,
-									  opts->unix_socket ? NULL : opts->host,
-									  opts->user, opts->password, NULL,
-									  opts->port, opts->unix_socket, 0);
-	while (status != 0)
+	for (int attempt = 1;; attempt++)
 	{
-		status = wait_for_source(&side, status, deadline);
-		if (status == 0)
+		side.mysql = make_handle(opts, true, 0);
+		status = mysql_real_connect_start(&ret, side.mysql,
+										  opts->unix_socket ? NULL : opts->host,
+										  opts->user, opts->password, NULL,
+										  opts->port, opts->unix_socket, 0);
+		while (status != 0)
 		{
-			*ok = false;
-			return side.mysql;
+			status = wait_for_source(&side, status, deadline);
+			if (status == 0)
+			{
+				*ok = false;
+				return side.mysql;
+			}
+			status = mysql_real_connect_cont(&ret, side.mysql, status);
 		}
-		status = mysql_real_connect_cont(&ret, side.mysql, status);
+		*ok = (ret != NULL);
+
+		/*
+		 * Connector/C's non-blocking reads take EINTR (a signal that reached
+		 * the backend mid-handshake) for a lost connection; a server that
+		 * answered may be asked again, as long as the deadline allows.
+		 */
+		if (*ok || mysql_errno(side.mysql) != CR_SERVER_LOST || attempt == 3 ||
+			GetCurrentTimestamp() >= deadline)
+			return side.mysql;
+		mysql_close(side.mysql);
 	}
-	*ok = (ret != NULL);
-	return side.mysql;
 }
 
 /*
