@@ -158,6 +158,36 @@ LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
 RETURN EXISTS (SELECT FROM etl_stream.tables t WHERE t.name = _registration_exists.name)
     OR EXISTS (SELECT FROM etl_stream.transforms x WHERE x.name = _registration_exists.name);
 
+-- A new table or transform (kind) needs a name that no table or transform
+-- has: one of the caller's own kind, one of the other kind, or one of
+-- another role's, each said as such
+CREATE OR REPLACE FUNCTION etl_stream._check_name_free(name text, kind text) RETURNS void
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    other text := CASE kind WHEN 'table' THEN 'transform' ELSE 'table' END;
+    mine boolean := EXISTS (SELECT FROM etl_stream.tables x WHERE x.name = _check_name_free.name);
+    theirs boolean := EXISTS (SELECT FROM etl_stream.transforms x WHERE x.name = _check_name_free.name);
+BEGIN
+    IF kind = 'transform' THEN
+        SELECT theirs, mine INTO mine, theirs;
+    END IF;
+    IF mine THEN
+        RAISE EXCEPTION 'etl_stream % "%" already exists', kind, name
+            USING ERRCODE = 'duplicate_object',
+                  HINT = format('Use etl_stream.alter_%1$s to change it, or etl_stream.drop_%1$s first.', kind);
+    ELSIF theirs THEN
+        RAISE EXCEPTION 'etl_stream % "%" exists: a % needs a name of its own', other, name, kind
+            USING ERRCODE = 'duplicate_object',
+                  DETAIL = 'Transforms and tables share the names of etl_stream.runs.';
+    ELSIF etl_stream._registration_exists(name) THEN
+        RAISE EXCEPTION 'etl_stream % "%" already exists', kind, name
+            USING ERRCODE = 'duplicate_object',
+                  DETAIL = 'A table or transform of that name belongs to a role whose privileges you do not have.',
+                  HINT = 'Names are shared by all roles in the database: choose another.';
+    END IF;
+END
+$$;
+
 --
 -- column_map renames MySQL columns for PostgreSQL ({"mysql name": "pg
 -- name"}); every other argument names columns as PostgreSQL will.
@@ -196,20 +226,7 @@ DECLARE
     missing text[];
     twice text;
 BEGIN
-    IF EXISTS (SELECT FROM etl_stream.tables x WHERE x.name = add_table.name) THEN
-        RAISE EXCEPTION 'etl_stream table "%" already exists', add_table.name
-            USING ERRCODE = 'duplicate_object',
-                  HINT = 'Use etl_stream.alter_table to change it, or etl_stream.drop_table first.';
-    ELSIF EXISTS (SELECT FROM etl_stream.transforms x WHERE x.name = add_table.name) THEN
-        RAISE EXCEPTION 'etl_stream transform "%" exists: a table needs a name of its own', add_table.name
-            USING ERRCODE = 'duplicate_object',
-                  DETAIL = 'Transforms and tables share the names of etl_stream.runs.';
-    ELSIF etl_stream._registration_exists(add_table.name) THEN
-        RAISE EXCEPTION 'etl_stream table "%" already exists', add_table.name
-            USING ERRCODE = 'duplicate_object',
-                  DETAIL = 'It belongs to a role whose privileges you do not have.',
-                  HINT = 'Registration names are shared by all roles in the database: choose another.';
-    END IF;
+    PERFORM etl_stream._check_name_free(add_table.name, 'table');
     IF column_map IS NOT NULL AND (jsonb_typeof(column_map) <> 'object' OR EXISTS (
            SELECT FROM jsonb_each(column_map) m WHERE jsonb_typeof(m.value) <> 'string')) THEN
         RAISE EXCEPTION 'column_map must be a JSON object of strings'
@@ -410,9 +427,9 @@ BEGIN
 END
 $$;
 
--- What runs slice by slice (backfill, repair) refuses a disabled table,
--- and a full_refresh one: each slice's run would replace the whole target
-CREATE OR REPLACE FUNCTION etl_stream._check_sliceable(t etl_stream.tables, doing text) RETURNS void
+-- What runs as a job of its own (backfill, repair, sweep_deletes) refuses a
+-- disabled table
+CREATE OR REPLACE FUNCTION etl_stream._check_enabled(t etl_stream.tables) RETURNS void
 LANGUAGE plpgsql AS $$
 BEGIN
     IF NOT t.enabled THEN
@@ -420,6 +437,15 @@ BEGIN
             USING ERRCODE = 'object_not_in_prerequisite_state',
                   HINT = format('Enable it with SELECT etl_stream.enable_table(%L).', t.name);
     END IF;
+END
+$$;
+
+-- What runs slice by slice (backfill, repair) refuses a disabled table,
+-- and a full_refresh one: each slice's run would replace the whole target
+CREATE OR REPLACE FUNCTION etl_stream._check_sliceable(t etl_stream.tables, doing text) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM etl_stream._check_enabled(t);
     IF t.strategy = 'full_refresh' THEN
         RAISE EXCEPTION 'etl_stream table "%" cannot be %: its strategy is full_refresh', t.name, doing
             USING ERRCODE = 'feature_not_supported',

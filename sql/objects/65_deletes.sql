@@ -339,11 +339,7 @@ DECLARE
     job bigint;
     n integer;
 BEGIN
-    IF NOT t.enabled THEN
-        RAISE EXCEPTION 'etl_stream table "%" is disabled', t.name
-            USING ERRCODE = 'object_not_in_prerequisite_state',
-                  HINT = format('Enable it with SELECT etl_stream.enable_table(%L).', t.name);
-    END IF;
+    PERFORM etl_stream._check_enabled(t);
     IF t.deletes = 'keep' THEN
         RAISE EXCEPTION 'etl_stream table "%" keeps rows deleted on MySQL', t.name
             USING ERRCODE = 'object_not_in_prerequisite_state',

@@ -258,22 +258,8 @@ LANGUAGE plpgsql AS $$
 DECLARE
     tr etl_stream.transforms;
 BEGIN
-    IF EXISTS (SELECT FROM etl_stream.transforms x WHERE x.name = add_transform.name) THEN
-        RAISE EXCEPTION 'etl_stream transform "%" already exists', add_transform.name
-            USING ERRCODE = 'duplicate_object',
-                  HINT = 'Change it with etl_stream.alter_transform(), or drop it with etl_stream.drop_transform().';
-    END IF;
-    -- runs are recorded under the name: it must not be a table's too
-    IF EXISTS (SELECT FROM etl_stream.tables x WHERE x.name = add_transform.name) THEN
-        RAISE EXCEPTION 'etl_stream table "%" exists: a transform needs a name of its own', add_transform.name
-            USING ERRCODE = 'duplicate_object',
-                  DETAIL = 'Transforms and tables share the names of etl_stream.runs.';
-    ELSIF etl_stream._registration_exists(add_transform.name) THEN
-        RAISE EXCEPTION 'etl_stream name "%" is taken', add_transform.name
-            USING ERRCODE = 'duplicate_object',
-                  DETAIL = 'A table or transform of that name belongs to a role whose privileges you do not have.',
-                  HINT = 'Names are shared by all roles in the database: choose another.';
-    END IF;
+    -- (runs are recorded under the name: no table may have it either)
+    PERFORM etl_stream._check_name_free(add_transform.name, 'transform');
     -- (a definition that fails the check is rolled back with the error)
     INSERT INTO etl_stream.transforms (name, after, sql, dates_from, enabled)
     VALUES (add_transform.name, add_transform.after, add_transform.sql, add_transform.dates_from,

@@ -89,7 +89,7 @@ tap_is "$(db -Atc "SELECT high_watermark FROM etl_stream.tables WHERE name = 'ro
 out=$(as t_team_b -Atc "SELECT etl_stream.add_table('ro_a', server => 'src', source_table => 'ro_b', watermark => 'changed_at')")
 echo "# $out"
 tap_ok "t_team_b cannot take the name: it exists, belonging to another role" \
-	grep -q 'It belongs to a role whose privileges you do not have' <<<"$out"
+	grep -q 'A table or transform of that name belongs to a role whose privileges you do not have' <<<"$out"
 out=$(as t_team_b -Atc "UPDATE etl_stream.tables SET owner = 't_team_a' WHERE name = 'ro_b'")
 echo "# $out"
 tap_ok "nor give its own registration to team_a (row level security)" \
